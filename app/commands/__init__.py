@@ -1,0 +1,1 @@
+"""One module per `hark` subcommand; each exposes `register(subparsers)`."""

@@ -1,0 +1,141 @@
+"""Synthetic speech from Debian's offline synthesizers (espeak-ng, flite, festival), as 24 kHz float32.
+
+Used to make training data for the codec and the engine, test questions, and benchmark clients. Each
+`Voice` names one synthesizer setting; `voice_catalog()` lists the ones hark trains and evaluates on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audio.resample import resample
+from audio.wavio import read_wav
+
+SAMPLE_RATE = 24000
+
+ESPEAK_ACCENTS = [
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+]
+ESPEAK_VARIANTS = [
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "croak",
+    "klatt",
+    "klatt3",
+    "Andy",
+    "Annie",
+    "Alex",
+    "Denis",
+    "Lee",
+    "Michael",
+    "aunty",
+    "belinda",
+    "boris",
+    "david",
+    "ed",
+]
+FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+FESTIVAL_VOICES = ["kal_diphone", "ked_diphone"]
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthesizer setting.
+
+    Args:
+        engine: "espeak-ng", "flite" or "festival".
+        name: espeak-ng "accent+variant", a flite voice, or a festival voice.
+        speed: speaking-rate multiplier (1.0 = the synthesizer's default).
+        pitch: espeak-ng pitch 0-99 (others ignore it).
+    """
+
+    engine: str
+    name: str
+    speed: float = 1.0
+    pitch: int = 50
+
+    @property
+    def key(self) -> str:
+        """A short stable identifier, e.g. `flite:rms@1.00`."""
+        return f"{self.engine}:{self.name}@{self.speed:.2f}/{self.pitch}"
+
+
+def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:
+    """The synthesizer command line (and its stdin) that writes `text` in `voice` to `out`."""
+    if voice.engine == "espeak-ng":
+        wpm = str(round(175 * voice.speed))
+        return ["espeak-ng", "-v", voice.name, "-s", wpm, "-p", str(voice.pitch), "-w", str(out), text], None
+    if voice.engine == "flite":
+        stretch = f"duration_stretch={1.0 / voice.speed:.3f}"
+        return ["flite", "-voice", voice.name, "--setf", stretch, "-t", text, "-o", str(out)], None
+    if voice.engine == "festival":
+        stretch = f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
+        return ["text2wave", "-o", str(out), "-eval", f"(voice_{voice.name})", "-eval", stretch], text
+    raise ValueError(f"unknown synthesizer {voice.engine!r}; expected espeak-ng, flite or festival")
+
+
+def synthesize(text: str, voice: Voice) -> np.ndarray:
+    """Speak `text` in `voice`; returns float32 mono samples at 24 kHz, leading/trailing silence kept.
+
+    Raises:
+        RuntimeError: the synthesizer is missing or failed (the message says what to install).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "speech.wav"
+        cmd, stdin = _command(text, voice, out)
+        try:
+            subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True, timeout=60)
+        except FileNotFoundError as e:
+            raise RuntimeError(
+                f"{cmd[0]} is not installed; run `make setup` (apt-get install espeak-ng flite "
+                "festival festvox-kallpc16k)"
+            ) from e
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"{voice.key} failed on {text!r}: {e.stderr.strip()[-300:]}") from e
+        samples, rate = read_wav(out)
+    return resample(samples, rate, SAMPLE_RATE)
+
+
+def voice_catalog(
+    speeds: tuple[float, ...] = (0.85, 1.0, 1.15), pitches: tuple[int, ...] = (35, 50, 65)
+) -> list[Voice]:
+    """Every voice hark's data is drawn from: espeak-ng accents x variants x pitch, flite and festival voices,
+    each at several speeds. Installed festival voices only."""
+    voices = [
+        Voice("espeak-ng", f"{a}+{v}", s, p)
+        for a in ESPEAK_ACCENTS
+        for v in ESPEAK_VARIANTS
+        for s in speeds
+        for p in pitches
+    ]
+    voices += [Voice("flite", n, s) for n in FLITE_VOICES for s in speeds]
+    voices += [Voice("festival", n, s) for n in installed_festival_voices() for s in speeds]
+    return voices
+
+
+def installed_festival_voices() -> list[str]:
+    """Festival voices present on this machine (Debian puts them under /usr/share/festival/voices)."""
+    root = Path("/usr/share/festival/voices")
+    found = {p.name for p in root.glob("*/*") if p.is_dir()} if root.exists() else set()
+    return [v for v in FESTIVAL_VOICES if v in found]
