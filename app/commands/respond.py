@@ -1,0 +1,46 @@
+"""`hark respond IN.wav OUT.wav`: answer a recorded question offline (codec -> engine -> codec).
+
+Writes the assistant's audio to OUT.wav and its monologue, the user transcript, tool calls and timings
+to OUT.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `hark respond`."""
+    parser = subparsers.add_parser("respond", help="answer a recorded question (WAV in, WAV + JSON out)")
+    parser.add_argument("input", help="the question, a PCM WAV file (any rate, mono or stereo)")
+    parser.add_argument("output", help="WAV file for the assistant's answer (JSON written beside it)")
+    parser.add_argument("--engine", default=None, help="engine checkpoint folder (default: assets/engine)")
+    parser.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    parser.add_argument("--tail", type=float, default=4.0, help="seconds of silence streamed after the input")
+    parser.add_argument("--context", default=None, help="text context (default: the current time)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the question through the pipeline and write the answer."""
+    from app.cli import HarkError
+    from audio.codec import load_codec
+    from audio.tts import SAMPLE_RATE
+    from audio.wavio import read_wav, write_wav
+    from engine.engine import Engine
+    from engine.eval.respond import respond
+
+    try:
+        wav, rate = read_wav(args.input)
+        engine, codec = Engine.load(args.engine), load_codec(args.codec)
+    except (FileNotFoundError, ValueError) as e:
+        raise HarkError(str(e)) from e
+    audio, summary = respond(engine, codec, wav, rate, tail_s=args.tail, context=args.context)
+    out = Path(args.output)
+    write_wav(out, audio, SAMPLE_RATE)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"monologue: {summary['monologue']!r}  heard: {summary['user_transcript']!r}")
+    print(f"response latency {summary['response_latency_ms']} ms; wrote {out} and {out.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,209 @@
+"""The streaming engine: the model, its tokenizer and a pool of session caches; one batched step over any
+set of sessions, each at its own position.
+
+Driving it: every 53 ms chunk of user audio (K codebooks x G frames from the streaming codec encoder)
+goes in through `Engine.step`, one StepOutput per session comes out; its `audio_codes` is a whole
+assistant chunk for the streaming codec decoder (the codebook delays are undone here, which costs one
+step of latency: the chunk emitted at step t is chunk t - max(audio_delays)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.kv_cache import CacheState, KVCachePool
+from engine.model import PRESETS, OmniModel
+from engine.sampling import sample
+from engine.session import EngineSession, StepOutput
+from engine.tokenizer import TextTokenizer
+from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+FRAME_SIZE = 320  # codec samples per frame
+
+__all__ = ["Engine", "EngineSession", "SamplingConfig", "StepOutput", "resolve_dtype"]
+
+
+@dataclass
+class SamplingConfig:
+    """Per-session sampling; text is greedy by default, audio sampled (top-k) for natural speech."""
+
+    text_temperature: float = 0.0
+    audio_temperature: float = 0.8
+    audio_top_k: int = 50
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    """Map a dtype name to torch. "auto": bfloat16 where the hardware runs it natively (CUDA with bf16, CPUs
+    with AVX512-BF16 or AMX), float32 elsewhere. On this project's CPU bf16 wins from ~8 batched sessions
+    and is on par for one (one-row bf16 matmuls gain little); see `hark bench engine`."""
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if dtype in names:
+        return names[dtype]
+    if dtype != "auto":
+        raise ValueError(f"dtype must be auto, float32 or bfloat16, got {dtype!r}")
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    native = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return torch.bfloat16 if native else torch.float32
+
+
+class Engine:
+    """Model + tokenizer + session cache pool.
+
+    Args:
+        model: an OmniModel (its dtype and device are used for the caches too).
+        tokenizer: the TextTokenizer the model was trained with.
+    """
+
+    def __init__(self, model: OmniModel, tokenizer: TextTokenizer):
+        cfg = model.config
+        if tokenizer.vocab_size > cfg.text_vocab_size:
+            raise ValueError(
+                f"tokenizer has {tokenizer.vocab_size} ids, the model only {cfg.text_vocab_size}"
+            )
+        self.model = model.eval()
+        self.config = cfg
+        self.tokenizer = tokenizer
+        self.num_codebooks = cfg.num_codebooks
+        self.frames_per_step = cfg.frames_per_step
+        self.step_seconds = cfg.frames_per_step * FRAME_SIZE / SAMPLE_RATE
+        self.dtype = model.text_head.weight.dtype
+        self.device = model.text_head.weight.device
+        self.cache = KVCachePool(model, self.dtype)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, dtype: str = "auto", threads: int | None = None) -> Engine:
+        """Load a checkpoint folder (default assets/engine/); missing -> FileNotFoundError naming it."""
+        if threads:
+            torch.set_num_threads(threads)
+        folder = Path(path) if path is not None else DEFAULT_DIR
+        model = load_model(folder, resolve_dtype(dtype))
+        tok_file = folder / TOKENIZER_FILE
+        return cls(model, TextTokenizer.load(tok_file if tok_file.is_file() else None))
+
+    @classmethod
+    def random(cls, preset: str = "tiny", seed: int = 0, dtype: str = "float32") -> Engine:
+        """An untrained engine (for tests and benchmarks) with the shipped tokenizer."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        tokenizer = TextTokenizer.load()
+        cfg = dataclasses.replace(PRESETS[preset], text_vocab_size=tokenizer.vocab_size)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = OmniModel(cfg)
+        return cls(model.to(resolve_dtype(dtype)), tokenizer)
+
+    def new_session(self, context: str = "", sampling: SamplingConfig | None = None) -> EngineSession:
+        """A new conversation; its context is encoded at its first step."""
+        return EngineSession(self, context, sampling or SamplingConfig())
+
+    @torch.inference_mode()
+    def step(self, sessions: list[EngineSession], user_codes: np.ndarray) -> list[StepOutput]:
+        """One batched step: user_codes int [B, K, G], one row per session (sessions at any positions)."""
+        user = self._check_codes(user_codes, len(sessions))  # [B, K, G]
+        with self.cache.lock:
+            return self._step(sessions, user)
+
+    def _step(self, sessions: list[EngineSession], user: np.ndarray) -> list[StepOutput]:
+        for s in sessions:
+            s.apply_controls()
+        inputs = [s.step_inputs(s.step) for s in sessions]
+        text_in = torch.tensor([[i[0]] for i in inputs])  # [B, 1]
+        user_text_in = torch.tensor([[i[1]] for i in inputs])
+        asst_in = torch.from_numpy(np.stack([i[2] for i in inputs]))[:, None]  # [B, 1, K, G]
+        caches = [s.cache for s in sessions]
+        h, routings = self._forward_steps(
+            caches, torch.from_numpy(user)[:, None], text_in, user_text_in, asst_in
+        )
+        logits = self.model.heads(h)
+        text, user_text, audio = self._sample(sessions, logits)
+        usage = self._expert_usage(routings, len(sessions))
+        return [
+            s.finish_step(
+                user[b], int(text[b]), int(user_text[b]), audio[b], None if usage is None else usage[b]
+            )
+            for b, s in enumerate(sessions)
+        ]
+
+    def _check_codes(self, user_codes: np.ndarray, batch: int) -> np.ndarray:
+        codes = np.asarray(user_codes)
+        expected = (batch, self.num_codebooks, self.frames_per_step)
+        if codes.shape != expected:
+            raise ValueError(
+                f"user_codes must have shape {expected} (sessions, codebooks, frames), got {codes.shape}"
+            )
+        if codes.size and (codes.min() < 0 or codes.max() >= self.config.codebook_size):
+            raise ValueError(f"user_codes must lie in [0, {self.config.codebook_size})")
+        return codes.astype(np.int64)
+
+    def _forward_steps(self, states: list[CacheState], user, text_in, user_text_in, asst_in):
+        """Append T audio steps to each session's cache: inputs [B, T, ...] -> (hidden [B, T, d], routings)"""
+        views, caches = self.cache.plan(self.model, states, steps=user.shape[1])
+        dev = self.device
+        h = self.model.embed_steps(user.to(dev), text_in.to(dev), user_text_in.to(dev), asst_in.to(dev))
+        return self.model.backbone(h.to(self.dtype), views, caches)
+
+    def _sample(self, sessions: list[EngineSession], logits):
+        """-> text [B], user_text [B] (greedy), audio [B, K, G] numpy int64 (delay layout)."""
+        B, K, G = len(sessions), self.num_codebooks, self.frames_per_step
+        gens = [s.generator for s in sessions]
+        text = sample(logits.text[:, -1:], [s.text_sampling for s in sessions], gens)[:, 0]
+        user_text = logits.user_text[:, -1].float().argmax(dim=-1)
+        audio_logits = logits.audio[:, -1].reshape(B, K * G, -1)
+        audio = sample(audio_logits, [s.audio_sampling for s in sessions], gens).view(B, K, G)
+        return text.cpu(), user_text.cpu(), audio.cpu().numpy()
+
+    def _expert_usage(self, routings, batch: int) -> np.ndarray | None:
+        """How often each session's step chose each expert: [B, MoE layers, E] (None without MoE)."""
+        if not routings:
+            return None
+        choice = torch.stack([r.choice for r in routings], dim=1)  # [B, L, k]
+        return F.one_hot(choice, self.config.num_experts).sum(dim=2).cpu().numpy()
+
+    @torch.inference_mode()
+    def prefill_context(self, session: EngineSession, tokens: list[int], initial: bool) -> None:
+        """Write context tokens into the session's context slots (runs before its next step)."""
+        state = session.cache
+        if initial:
+            tokens = tokens[: self.config.max_context]
+            state.segments.append(len(tokens))
+        else:
+            tokens = tokens[: self.cache.make_room(state, len(tokens))]
+            if tokens:
+                state.segments.append(len(tokens))
+        if not tokens:
+            return
+        views, caches = self.cache.plan(self.model, [state], steps=0, context=len(tokens))
+        h = self.model.embed_context(torch.tensor([tokens], device=self.device))
+        self.model.backbone(h, views, caches)
+
+    @torch.inference_mode()
+    def replay(self, session: EngineSession, first: int, steps: int) -> None:
+        """Recompute the cache for steps [first, first + steps) from the (edited) history."""
+        self.cache.rollback(session.cache, steps)
+        h = session.history
+        idx = [(first + i) % h.size for i in range(steps)]
+        inputs = [session.step_inputs(first + i) for i in range(steps)]
+        user = torch.from_numpy(h.user[idx])[None]  # [1, T, K, G]
+        text_in = torch.tensor([[i[0] for i in inputs]])
+        user_text_in = torch.tensor([[i[1] for i in inputs]])
+        asst_in = torch.from_numpy(np.stack([i[2] for i in inputs]))[None]
+        self._forward_steps([session.cache], user, text_in, user_text_in, asst_in)

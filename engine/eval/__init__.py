@@ -1,0 +1,1 @@
+"""Evaluation of the engine on held-out spoken questions (`hark eval engine`) and `hark respond`."""

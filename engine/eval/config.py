@@ -1,0 +1,23 @@
+"""Settings of `hark eval engine` (free of heavy imports so the CLI builds its flags instantly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EvalConfig:
+    """Settings of `hark eval engine` (field names are its flags)."""
+
+    engine: str = field(
+        default="default", metadata={"help": "'default' (assets/engine), a folder, or 'random'"}
+    )
+    preset: str = field(default="tiny", metadata={"help": "model preset for --engine random"})
+    codec: str = field(default="default", metadata={"help": "'default', 'random' or a codec checkpoint"})
+    dialogues: int = field(default=40, metadata={"help": "held-out dialogues to run"})
+    seed: int = field(default=0, metadata={"help": "which held-out dialogues"})
+    interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})
+    judge: bool = field(default=True, metadata={"help": "judge spoken answers with pocketsphinx"})
+    free_wer: bool = field(default=True, metadata={"help": "also transcribe answers freely (slower)"})
+    cache: str = field(default="data/cache", metadata={"help": "speech cache folder"})
+    out: str = field(default="runs/eval_engine.json", metadata={"help": "JSON report path"})

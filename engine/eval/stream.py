@@ -1,0 +1,79 @@
+"""Run recorded user audio through the real streaming pipeline: codec encoder -> engine -> codec decoder.
+
+Simulated real time: the audio is fed one 53 ms chunk per engine step, in order, exactly as the service
+feeds a microphone; the steps just run as fast as the CPU allows. The per-step compute time is kept so
+the real-time factor can be reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audio.codec import Codec
+from engine.engine import Engine, SamplingConfig
+from engine.tokenizer import PAD_ID
+
+
+@dataclass
+class Trace:
+    """Everything the assistant produced, step by step.
+
+    Attributes:
+        text: monologue token per step, int64 [S].
+        pieces: monologue text per step ("" for PAD, specials and tool-line tokens).
+        user_pieces: user-transcript text per step.
+        speaking: the engine's `speaking` flag per step, bool [S].
+        tool_calls: (step, call) for every completed tool line.
+        audio: the assistant's decoded audio, float32 [S * step_samples], chunk t at step t.
+        step_ms: compute time of each step (codec encode + engine step + codec decode).
+    """
+
+    text: np.ndarray
+    pieces: list[str]
+    user_pieces: list[str]
+    speaking: np.ndarray
+    tool_calls: list[tuple[int, dict]] = field(default_factory=list)
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    step_ms: list[float] = field(default_factory=list)
+
+
+def run_stream(
+    engine: Engine,
+    codec: Codec,
+    user_wav: np.ndarray,
+    context: str = "",
+    sampling: SamplingConfig | None = None,
+) -> Trace:
+    """Stream `user_wav` (float32 24 kHz; zero-padded to whole steps) through codec, engine and codec."""
+    step_samples = engine.frames_per_step * codec.frame_size
+    steps = -(-len(user_wav) // step_samples)
+    wav = np.zeros(steps * step_samples, np.float32)
+    wav[: len(user_wav)] = user_wav
+    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    session = engine.new_session(context=context, sampling=sampling)
+    text, pieces, user_pieces, speaking, tools, audio, step_ms = [], [], [], [], [], [], []
+    for t in range(steps):
+        start = time.perf_counter()
+        codes = encoder.encode(wav[t * step_samples : (t + 1) * step_samples])  # [K, G]
+        out = engine.step([session], codes[None])[0]
+        audio.append(decoder.decode(out.audio_codes))
+        step_ms.append(1000 * (time.perf_counter() - start))
+        text.append(out.text_token)
+        pieces.append(out.text_piece)
+        user_pieces.append(out.user_text_piece)
+        speaking.append(out.speaking)
+        if out.tool_call is not None:
+            tools.append((t, out.tool_call))
+    session.close()
+    return Trace(
+        np.asarray(text if text else [PAD_ID], np.int64)[:steps],
+        pieces,
+        user_pieces,
+        np.asarray(speaking, bool),
+        tools,
+        np.concatenate(audio) if audio else np.zeros(0, np.float32),
+        step_ms,
+    )

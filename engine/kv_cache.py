@@ -1,0 +1,199 @@
+"""Bounded per-session key/value caches, pooled so a batch of sessions needs no copies to write.
+
+Layout of one layer's cache row (one row per session in a pool tensor [S, C, KVH, hd]):
+
+    | context slots: max_context           | ring: window + rollback slots                 |
+    | prefix + injected text, kept always  | audio steps, slot = M + (ring index mod R)    |
+
+Policy when a conversation outgrows the cache (30+ minute sessions run in constant memory):
+- context positions (the session's text context and `inject_text` additions) are never evicted; when the
+  context slots are full the oldest *injected* segment is dropped (the initial context stays);
+- audio steps live in a ring: banded layers keep `sliding_window` steps, full layers the most recent
+  `context_window` steps (StreamingLLM: the context acts as the attention sink, the recent window follows);
+- the `rollback` spare slots let `truncate` rewind and recompute up to that many steps exactly.
+Keys are stored unrotated. RoPE positions are assigned at read time: context slot i sits at position i
+and the oldest step a full layer can still see sits right after the context, so every position stays
+below max_context + context_window + rollback, the range the model was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from engine.model import AttentionView, OmniModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CacheState:
+    """One session's bookkeeping: which pool row, how many context slots and ring steps are filled."""
+
+    row: int
+    n_context: int = 0
+    ring_len: int = 0  # audio steps written so far (ring index of the next one)
+    segments: list[int] = field(default_factory=list)  # lengths of context segments, oldest first
+
+    def reset(self) -> None:
+        self.n_context, self.ring_len, self.segments = 0, 0, []
+
+
+class LayerCache:
+    """One layer's view of the pool for one batched forward: writes the chunk, returns all keys/values."""
+
+    def __init__(self, k: Tensor, v: Tensor, rows: Tensor, row_slice: slice | None, write: Tensor):
+        self.k, self.v, self.rows, self.row_slice, self.write = k, v, rows, row_slice, write
+
+    def update(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
+        """k_new/v_new [B, T, KVH, hd] -> this batch's whole cache rows [B, C, KVH, hd] (unrotated)."""
+        index = (self.rows[:, None], self.write)  # ([B, 1], [B, T]) -> slots of the new positions
+        self.k.index_put_(index, k_new.to(self.k.dtype))
+        self.v.index_put_(index, v_new.to(self.v.dtype))
+        if self.row_slice is not None:  # rows are consecutive: a view, no copy
+            return self.k[self.row_slice], self.v[self.row_slice]
+        return self.k.index_select(0, self.rows), self.v.index_select(0, self.rows)
+
+
+class KVCachePool:
+    """Preallocated K/V for every layer of every open session; grows by doubling when sessions are added."""
+
+    def __init__(self, model: OmniModel, dtype: torch.dtype, sessions: int = 4):
+        cfg = model.config
+        self.config, self.dtype = cfg, dtype
+        self.device = model.text_head.weight.device
+        self.sliding = [b.attn.sliding for b in model.blocks]
+        self.k: list[Tensor] = []
+        self.v: list[Tensor] = []
+        self.free: list[int] = []
+        # held by Engine.step for a whole batched step: opening a session may grow (replace) the tensors
+        self.lock = threading.RLock()
+        self._allocate_rows(sessions)
+
+    def ring_size(self, sliding: bool) -> int:
+        """Ring slots of a banded (True) or full (False) layer."""
+        cfg = self.config
+        return (cfg.sliding_window if sliding else cfg.context_window) + cfg.rollback
+
+    def _allocate_rows(self, n: int) -> None:
+        cfg = self.config
+        old = self.k[0].shape[0] if self.k else 0
+        for i, sliding in enumerate(self.sliding):
+            shape = (n, cfg.max_context + self.ring_size(sliding), cfg.n_kv_heads, cfg.head_dim)
+            k = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            v = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            if old:
+                k[:old], v[:old] = self.k[i], self.v[i]
+                self.k[i], self.v[i] = k, v
+            else:
+                self.k.append(k)
+                self.v.append(v)
+        self.free.extend(range(n - 1, old - 1, -1))  # pop() hands out low rows first
+
+    def open(self) -> CacheState:
+        """A fresh cache row for a new session."""
+        with self.lock:
+            if not self.free:
+                self._allocate_rows(2 * self.k[0].shape[0])
+            return CacheState(row=self.free.pop())
+
+    def close(self, state: CacheState) -> None:
+        """Give a session's row back to the pool."""
+        with self.lock:
+            self.free.append(state.row)
+
+    def bytes_per_session(self) -> int:
+        """Memory one session's caches take."""
+        return sum(2 * t[0].numel() * t.element_size() for t in self.k)
+
+    def make_room(self, state: CacheState, n: int) -> int:
+        """Ensure `n` more context slots are free by dropping the oldest injected segments.
+
+        Returns how many of the n tokens fit (the rest of the new text is cut with a warning).
+        """
+        M = self.config.max_context
+        while state.n_context + n > M and len(state.segments) > 1:
+            self._drop_segment(state, 1)  # segment 0 is the session's own context: kept
+        room = M - state.n_context
+        if room < n:
+            log.warning("context full (%d slots): %d of %d new tokens dropped", M, n - room, n)
+        return min(n, room)
+
+    def _drop_segment(self, state: CacheState, index: int) -> None:
+        start = sum(state.segments[:index])
+        length = state.segments.pop(index)
+        end = state.n_context
+        for k, v in zip(self.k, self.v, strict=True):
+            for t in (k, v):
+                t[state.row, start : end - length] = t[state.row, start + length : end].clone()
+        state.n_context -= length
+
+    def rollback(self, state: CacheState, steps: int) -> None:
+        """Forget the last `steps` audio steps (at most `rollback`), so they can be recomputed."""
+        if steps > self.config.rollback:
+            raise ValueError(f"cannot roll back {steps} steps, the cache keeps {self.config.rollback}")
+        state.ring_len -= steps
+
+    def plan(self, model: OmniModel, states: list[CacheState], steps: int, context: int = 0):
+        """Prepare one batched forward of `steps` audio steps, or `context` context tokens, per session.
+
+        Returns (views (full, banded), per-layer LayerCache list) and advances the states.
+        """
+        if (steps == 0) == (context == 0):
+            raise ValueError("a forward is either audio steps or context tokens")
+        if steps > self.config.rollback:
+            raise ValueError(f"at most rollback={self.config.rollback} steps per forward, got {steps}")
+        dev = self.device
+        rows = torch.tensor([s.row for s in states], device=dev)
+        n_ctx = torch.tensor([s.n_context for s in states], device=dev)[:, None]  # [B, 1]
+        r0 = torch.tensor([s.ring_len for s in states], device=dev)[:, None]  # [B, 1]
+        T = steps or context
+        span = torch.arange(T, device=dev)[None, :]  # [1, T]
+        # StreamingLLM renumbering: the oldest step a full layer still sees follows the context directly
+        base = (r0 - self.config.context_window + 1).clamp(min=0)  # [B, 1]
+        q_pos = n_ctx + r0 + span - base if steps else n_ctx + span  # [B, T]
+        views, writes = {}, {}
+        for sliding in (False, True):
+            views[sliding], writes[sliding] = self._layer_kind(model, sliding, n_ctx, r0, base, q_pos, steps)
+        for s in states:
+            s.ring_len += steps
+            s.n_context += context
+        ordered = rows.tolist()
+        contiguous = ordered == list(range(ordered[0], ordered[0] + len(ordered)))
+        row_slice = slice(ordered[0], ordered[0] + len(ordered)) if contiguous else None
+        caches = [
+            LayerCache(self.k[i], self.v[i], rows, row_slice, writes[sliding])
+            for i, sliding in enumerate(self.sliding)
+        ]
+        return (views[False], views[True]), caches
+
+    def _layer_kind(self, model, sliding, n_ctx, r0, base, q_pos, steps):
+        """View and write slots for banded or full layers. Shapes: n_ctx, r0, base [B, 1]; q_pos [B, T]."""
+        cfg = self.config
+        M, R = cfg.max_context, self.ring_size(sliding)
+        window = cfg.sliding_window if sliding else cfg.context_window
+        dev = self.device
+        B, T = q_pos.shape
+        slots = torch.arange(M, device=dev)[None, :]  # [1, M]
+        j = torch.arange(R, device=dev)[None, :]  # [1, R]
+        r_end = r0 + steps  # [B, 1]
+        held = r_end - 1 - (r_end - 1 - j) % R  # [B, R] ring index each ring slot holds after the write
+        if steps:
+            r_q = r0 + torch.arange(T, device=dev)[None, :]  # [B, T]
+            write = M + r_q % R
+            age = r_q[:, :, None] - held[:, None, :]  # [B, T, R]
+            ring_ok = (held[:, None, :] >= 0) & (age >= 0) & (age < window)
+            ctx_ok = (slots < n_ctx)[:, None, :].expand(B, T, M)
+        else:  # context tokens see earlier context only
+            write = n_ctx + torch.arange(T, device=dev)[None, :]  # [B, T]
+            ring_ok = torch.zeros(B, T, R, dtype=torch.bool, device=dev)
+            ctx_ok = slots[:, None, :] <= write[:, :, None]
+        mask = torch.cat((ctx_ok, ring_ok), dim=-1)  # [B, T, M + R]
+        k_pos = torch.cat((slots.expand(B, M), (n_ctx + held - base).clamp(min=0)), dim=-1)  # [B, M + R]
+        q_cos, q_sin = model.rope(q_pos)
+        k_cos, k_sin = model.rope(k_pos.clamp(max=cfg.max_positions - 1))
+        return AttentionView(q_cos, q_sin, k_cos, k_sin, mask), write

@@ -1,0 +1,263 @@
+"""One conversation's streaming state: its cache row, recent token history, turn state and controls.
+
+Control calls (silence, truncate, inject_text, reset) may come from any thread; they are queued and take
+effect at the start of the session's next step, inside whichever thread runs `Engine.step`.
+
+Control semantics:
+- `silence()`: from the next step the assistant's text is forced to PAD and its audio to silence codes
+  (both are fed back, so the model knows it stopped). The mute lifts once the user's next turn has ended:
+  the model has transcribed at least one user token since the mute and then RESUME_QUIET_STEPS steps
+  passed without one. The model then decides itself when to answer.
+- `truncate(played_frames)`: the current/last assistant turn is cut to the first `played_frames` codec
+  frames (counted from the turn's first audio chunk): later audio becomes silence codes and the monologue
+  from the cut on becomes PAD, and the affected steps (at most `rollback`) are recomputed so the cache
+  holds only what the user heard.
+- `inject_text(text)`: the text becomes extra context positions (see kv_cache.py for what is kept).
+- `reset()`: an empty conversation with the session's original context.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.sampling import StreamSampling, make_generator
+from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, TOOL_ID
+
+if TYPE_CHECKING:
+    from engine.engine import Engine, SamplingConfig
+
+log = logging.getLogger(__name__)
+
+RESUME_QUIET_STEPS = 4  # steps (213 ms) without a transcribed user token that end the user's turn
+
+
+@dataclass
+class StepOutput:
+    """What one step produced for one session."""
+
+    step: int  # session step index
+    text_token: int  # assistant monologue token (PAD_ID if none)
+    text_piece: str  # decoded text of that token ("" for PAD/specials and tool-line tokens)
+    user_text_piece: str  # user-transcript text produced this step ("" if none)
+    audio_codes: np.ndarray  # int64 [K, G]: assistant chunk to decode and play now (delays undone)
+    speaking: bool  # the assistant is producing a turn (not silence)
+    turn_ended: bool  # EOS_ID was emitted this step (outside a tool line)
+    tool_call: dict | None  # {"name": ..., "arguments": {...}} when a tool line completed
+
+
+class History:
+    """Ring of the last `size` steps' tokens; assistant audio is indexed by chunk, not by step."""
+
+    def __init__(self, size: int, K: int, G: int):
+        self.size = size
+        self.user = np.zeros((size, K, G), np.int64)  # [step] user codes
+        self.text = np.zeros(size, np.int64)  # [step] monologue token
+        self.user_text = np.zeros(size, np.int64)  # [step] transcript token
+        self.asst = np.zeros((size, K, G), np.int64)  # [chunk] assistant codes
+
+
+class EngineSession:
+    """Explicit per-session state; create with `Engine.new_session`, step with `Engine.step`."""
+
+    def __init__(self, engine: Engine, context: str, sampling: SamplingConfig):
+        cfg = engine.config
+        self.engine, self.context, self.sampling = engine, context, sampling
+        self.cache = engine.cache.open()
+        self.text_sampling = StreamSampling(sampling.text_temperature, 0, sampling.top_p)
+        self.audio_sampling = StreamSampling(sampling.audio_temperature, sampling.audio_top_k, sampling.top_p)
+        self.delays = np.array(cfg.audio_delays)
+        self.silence_codes = np.array(cfg.silence_codes, np.int64)
+        self.history = History(
+            cfg.rollback + max(cfg.audio_delays) + 2, cfg.num_codebooks, cfg.frames_per_step
+        )
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, object]] = []
+        self._closed = False
+        self._clear()
+        self._queue("context", (engine.tokenizer.encode_context(context), True))
+
+    # ----- controls (any thread) -----
+    def silence(self) -> None:
+        """Barge-in: from the next step emit silence/PAD until the user's next turn ends."""
+        self._queue("silence", None)
+
+    def truncate(self, played_frames: int) -> None:
+        """Cut the assistant's current/last turn to the `played_frames` codec frames the user heard."""
+        if played_frames < 0:
+            raise ValueError(f"played_frames must be >= 0, got {played_frames}")
+        self._queue("truncate", played_frames)
+
+    def inject_text(self, text: str) -> None:
+        """Add text context (omni input) before the next step."""
+        self._queue("context", (self.engine.tokenizer.encode_context(text), False))
+
+    def reset(self) -> None:
+        """Start over: empty conversation, original context, same sampling seed."""
+        with self._lock:
+            self._pending = [("reset", None)]
+        self._queue("context", (self.engine.tokenizer.encode_context(self.context), True))
+
+    def close(self) -> None:
+        """Give the cache back to the engine; the session cannot step afterwards."""
+        if not self._closed:
+            self._closed = True
+            self.engine.cache.close(self.cache)
+
+    def _queue(self, kind: str, arg: object) -> None:
+        with self._lock:
+            self._pending.append((kind, arg))
+
+    def _clear(self) -> None:
+        """Conversation state back to the start (cache counters included)."""
+        self.cache.reset()
+        self.step = 0
+        self.generator = make_generator(self.sampling.seed)
+        self.muted = self.heard_user = False
+        self.quiet_steps = 0
+        self.in_turn = False
+        self.turn_start_chunk: int | None = None
+        self._cut_before = 0  # chunks before this index are final (truncate silenced some of them)
+        self._tool: list[int] | None = None
+        self.stats = {"steps": 0, "expert_usage": None, "context_slots": 0, "cached_steps": 0, "muted": False}
+
+    # ----- used by Engine.step (worker thread) -----
+    def apply_controls(self) -> None:
+        """Run the queued controls in order (may run small forwards: context prefill, replay)."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for kind, arg in pending:
+            if kind == "reset":
+                self._clear()
+            elif kind == "silence":
+                self.muted, self.heard_user, self.quiet_steps = True, False, 0
+            elif kind == "context":
+                tokens, initial = arg
+                self.engine.prefill_context(self, tokens, initial)
+            elif kind == "truncate":
+                self._truncate(arg)
+
+    def step_inputs(self, t: int) -> tuple[int, int, np.ndarray]:
+        """Inputs of step t from history: (previous text, previous transcript, delayed asst codes [K, G])."""
+        h, K = self.history, len(self.delays)
+        if t == 0:
+            text_in = user_text_in = BOS_ID
+        else:
+            text_in, user_text_in = h.text[(t - 1) % h.size], h.user_text[(t - 1) % h.size]
+        chunks = t - 1 - self.delays  # [K] chunk whose codebook k is read
+        asst = h.asst[chunks % h.size, np.arange(K)]  # [K, G]
+        asst[chunks < 0] = self.engine.config.start_code
+        return int(text_in), int(user_text_in), asst
+
+    def finish_step(self, user, text: int, user_text: int, audio: np.ndarray, usage) -> StepOutput:
+        """Record step t's tokens ([K, G] audio in delay layout) and build its StepOutput."""
+        h, t = self.history, self.step
+        if self.muted:
+            text, audio = PAD_ID, np.broadcast_to(self.silence_codes[:, None], audio.shape)
+            self._silence_chunks(t - int(self.delays.max()), t + 1)
+        h.user[t % h.size] = user
+        h.text[t % h.size], h.user_text[t % h.size] = text, user_text
+        for k, d in enumerate(self.delays):
+            if t - d >= self._cut_before:  # codebooks of chunks cut by truncate stay silent
+                h.asst[(t - d) % h.size, k] = audio[k]
+        self._track_user(user_text)
+        chunk = self._emitted_chunk(t)
+        piece, turn_ended, tool_call = self._track_text(text, t)
+        self.step += 1
+        self._update_stats(usage)
+        speaking = self.in_turn or bool((chunk[0] != self.silence_codes[0]).any())
+        return StepOutput(
+            t, text, piece, self.engine.tokenizer.piece(user_text), chunk, speaking, turn_ended, tool_call
+        )
+
+    def _emitted_chunk(self, t: int) -> np.ndarray:
+        """The chunk whose codebooks are all known after step t: t - max delay (silence before that)."""
+        c = t - int(self.delays.max())
+        if c < 0:
+            return np.repeat(self.silence_codes[:, None], self.engine.frames_per_step, axis=1)
+        return self.history.asst[c % self.history.size].copy()
+
+    def _silence_chunks(self, first: int, end: int, from_frame: int = 0) -> None:
+        """Set chunks [first, end) to silence codes (frames >= from_frame of the first one)."""
+        h = self.history
+        for c in range(max(first, 0), end):
+            h.asst[c % h.size, :, from_frame if c == first else 0 :] = self.silence_codes[:, None]
+
+    def _track_user(self, user_text: int) -> None:
+        """Lift a mute once the user's turn (started after the mute) has ended."""
+        if not self.muted:
+            return
+        if user_text != PAD_ID:
+            self.heard_user, self.quiet_steps = True, 0
+        elif self.heard_user:
+            self.quiet_steps += 1
+            self.muted = self.quiet_steps < RESUME_QUIET_STEPS
+
+    def _track_text(self, text: int, t: int) -> tuple[str, bool, dict | None]:
+        """Turn and tool-line state machine over the monologue; returns (piece, turn_ended, tool_call)."""
+        if text == TOOL_ID:
+            self._tool = []
+        elif text == EOS_ID:
+            if self._tool is not None:
+                tool, self._tool = self._tool, None
+                return "", False, self._parse_tool(tool)
+            self.in_turn = False
+            return "", True, None
+        elif text != PAD_ID:
+            if self._tool is not None:
+                self._tool.append(text)
+                return "", False, None
+            if not self.in_turn:  # a word's audio starts one step after its first text token
+                self.in_turn, self.turn_start_chunk = True, t + 1
+        return self.engine.tokenizer.piece(text), False, None
+
+    def _parse_tool(self, tokens: list[int]) -> dict:
+        """`name {json arguments}` -> {"name", "arguments"}; unparsable arguments are kept as "raw"."""
+        line = self.engine.tokenizer.decode(tokens).strip()
+        name, _, args = line.partition(" ")
+        try:
+            arguments = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            log.warning("tool line with bad JSON arguments: %r", line)
+            return {"name": name, "arguments": {}, "raw": args}
+        return {"name": name, "arguments": arguments if isinstance(arguments, dict) else {"value": arguments}}
+
+    def _update_stats(self, usage: np.ndarray | None) -> None:
+        s = self.stats
+        s["steps"] = self.step
+        if usage is not None:
+            s["expert_usage"] = usage if s["expert_usage"] is None else s["expert_usage"] + usage
+        s["context_slots"] = self.cache.n_context
+        s["cached_steps"] = min(self.cache.ring_len, self.engine.config.context_window)
+        s["muted"] = self.muted
+
+    def _truncate(self, played_frames: int) -> None:
+        """Rewrite the history after the cut and recompute the steps whose inputs changed."""
+        if self.turn_start_chunk is None:
+            return
+        G, cfg = self.engine.frames_per_step, self.engine.config
+        cut_chunk, cut_frame = divmod(self.turn_start_chunk * G + played_frames, G)
+        if cut_chunk >= self.step:
+            return  # nothing unheard has been generated yet
+        if cut_chunk + 1 < self.step - cfg.rollback:
+            log.warning(
+                "truncate reaches back %d steps; only the last %d are rewritten",
+                self.step - cut_chunk,
+                cfg.rollback,
+            )
+            cut_chunk, cut_frame = self.step - cfg.rollback - 1, 0
+        h = self.history
+        self._silence_chunks(cut_chunk, self.step + 1, cut_frame)
+        for s in range(cut_chunk, self.step):
+            h.text[s % h.size] = PAD_ID
+        self.in_turn, self._tool, self._cut_before = False, None, self.step
+        first = cut_chunk + 1  # first step whose inputs changed (it reads chunk cut_chunk and its text)
+        if first < self.step:
+            self.engine.replay(self, first, self.step - first)

@@ -1,0 +1,326 @@
+"""`hark train engine`: train the omni model on a synthesized dialogue dataset.
+
+AdamW with linear warm-up and cosine decay; one weighted cross-entropy per stream (monologue text and user
+transcript with PAD targets down-weighted, as Moshi does; each audio codebook), plus the MoE balance and
+router z-losses. Logs per-stream losses and expert usage, evaluates on the test split, and keeps a
+resumable run folder:
+
+    <out>/state/   config.json + model.safetensors (fp32) + optimizer.pt + state.json  (resume point)
+    <out>/engine/  the latest engine checkpoint (bf16), loadable by `Engine.load`
+    <out>/metrics.jsonl
+
+Uses CUDA when available and DDP under `torchrun --nproc_per_node N -m app train engine ...`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from engine.dataset import DialogueWindows, collate, read_info, read_manifest, silence_codes
+from engine.model import IGNORE, PRESETS, OmniModel, load_balance_loss, router_z_loss
+from engine.tokenizer import DEFAULT_PATH as DEFAULT_TOKENIZER
+from engine.tokenizer import PAD_ID, TextTokenizer
+from engine.weights import load_model, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of `hark train engine` (each field is a flag)."""
+
+    data: str = field(default="data/engine", metadata={"help": "dataset folder from `hark data synth`"})
+    out: str = field(default="runs/engine", metadata={"help": "run folder (resumed when it has a state)"})
+    preset: str = field(default="cpu", metadata={"help": "model size: tiny, cpu or gpu"})
+    steps: int = field(default=4000, metadata={"help": "optimizer steps in total"})
+    batch_size: int = field(default=8, metadata={"help": "windows per step (per process)"})
+    crop_steps: int = field(default=0, metadata={"help": "audio steps per window (0: the context window)"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate"})
+    min_lr_ratio: float = field(default=0.1, metadata={"help": "final lr as a fraction of the peak"})
+    warmup: int = field(default=200, metadata={"help": "linear warm-up steps"})
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    text_weight: float = 1.0
+    user_text_weight: float = 0.5
+    pad_weight: float = 0.5  # relative weight of PAD targets on the text streams
+    audio_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
+    aux_loss_coef: float = 0.01
+    z_loss_coef: float = 0.001
+    log_every: int = 50
+    eval_every: int = 500
+    eval_batches: int = 8
+    save_every: int = 500
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    workers: int = field(default=0, metadata={"help": "data loader processes"})
+    amp: bool = field(default=True, metadata={"help": "bf16 autocast (CPU with AVX512-BF16, or CUDA)"})
+    seed: int = 0
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `steps`."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (
+        config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
+
+
+def _weighted_ce(logits: torch.Tensor, targets: torch.Tensor, pad_weight: float | None) -> torch.Tensor:
+    """Mean cross-entropy over non-IGNORE targets; PAD targets weigh `pad_weight` when given."""
+    ce = F.cross_entropy(
+        logits.flatten(0, -2).float(), targets.flatten(), ignore_index=IGNORE, reduction="none"
+    )
+    weights = (targets.flatten() != IGNORE).float()
+    if pad_weight is not None:
+        weights = weights * torch.where(targets.flatten() == PAD_ID, pad_weight, 1.0)
+    return (ce * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def compute_losses(
+    logits, routings, batch: dict, config: TrainConfig, num_experts: int
+) -> dict[str, torch.Tensor]:
+    """Per-stream losses and the weighted total ("loss")."""
+    losses = {
+        "text": _weighted_ce(logits.text, batch["text"], config.pad_weight),
+        "user_text": _weighted_ce(logits.user_text, batch["user_text"], config.pad_weight),
+    }
+    for k in range(logits.audio.shape[2]):
+        losses[f"audio{k}"] = _weighted_ce(logits.audio[:, :, k], batch["audio"][:, :, k], None)
+    total = config.text_weight * losses["text"] + config.user_text_weight * losses["user_text"]
+    total = total + sum(w * losses[f"audio{k}"] for k, w in enumerate(config.audio_weights))
+    if routings:
+        losses["balance"] = torch.stack([load_balance_loss(r, num_experts) for r in routings]).mean()
+        losses["z"] = torch.stack([router_z_loss(r) for r in routings]).mean()
+        total = total + config.aux_loss_coef * losses["balance"] + config.z_loss_coef * losses["z"]
+    losses["loss"] = total
+    return losses
+
+
+def expert_usage(routings, num_experts: int) -> list[float]:
+    """Fraction of assignments each expert got, averaged over MoE layers."""
+    counts = sum(torch.bincount(r.choice.flatten(), minlength=num_experts).float() for r in routings)
+    return (counts / counts.sum()).tolist()
+
+
+class Trainer:
+    """One training run (one process of it under torchrun)."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+        self.device = self._setup_device()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.out = Path(config.out)
+        info = read_info(config.data)
+        self.tokenizer_file = self._tokenizer_file(info)
+        model = self._build_model(info)
+        self.model_config = model.config
+        self.model = model.to(self.device)
+        self.ddp = (
+            DistributedDataParallel(self.model, find_unused_parameters=True)
+            if self.distributed
+            else self.model
+        )
+        self.optimizer = self._optimizer()
+        self.step = self._resume()
+        crop = config.crop_steps or self.model_config.context_window
+        self.train_set = DialogueWindows(
+            config.data, "train", self.model_config, crop, True, config.seed + self.rank
+        )
+        self.test_set = DialogueWindows(config.data, "test", self.model_config, crop, False)
+
+    def _setup_device(self) -> torch.device:
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        if self.distributed:
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+
+    def _tokenizer_file(self, info: dict) -> Path:
+        """The dataset's tokenizer (its text streams were encoded with it), else the shipped one."""
+        path = Path(info.get("tokenizer", ""))
+        return path if path.is_file() else DEFAULT_TOKENIZER
+
+    def _build_model(self, info: dict) -> OmniModel:
+        state = self.out / "state"
+        if (state / "model.safetensors").is_file():
+            log.info("resuming from %s", state)
+            model = load_model(state, torch.float32)
+            if (model.config.num_codebooks, model.config.frames_per_step) != (info["K"], info["G"]):
+                raise ValueError(
+                    f"{self.config.data} has K={info['K']}, G={info['G']}; the run in {state} does not"
+                )
+            return model
+        if self.config.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.config.preset!r}; choose one of {sorted(PRESETS)}")
+        cfg = dataclasses.replace(
+            PRESETS[self.config.preset],
+            text_vocab_size=TextTokenizer.load(self.tokenizer_file).vocab_size,
+            num_codebooks=info["K"],
+            frames_per_step=info["G"],
+            silence_codes=silence_codes(
+                self.config.data, read_manifest(self.config.data, "train"), info["K"]
+            ),
+        )
+        torch.manual_seed(self.config.seed)
+        return OmniModel(cfg)
+
+    def _optimizer(self) -> torch.optim.AdamW:
+        """AdamW; matrices decay, norms, sinks, embeddings and the router's scale-free bits do not."""
+        decay, keep = [], []
+        for name, p in self.model.named_parameters():
+            (decay if p.dim() >= 2 and "embed" not in name and "table" not in name else keep).append(p)
+        groups = [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": keep, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(
+            groups, lr=self.config.lr, betas=(0.9, 0.95), fused=self.device.type == "cuda"
+        )
+
+    def _resume(self) -> int:
+        state = self.out / "state"
+        if not (state / "state.json").is_file():
+            return 0
+        self.optimizer.load_state_dict(torch.load(state / "optimizer.pt", map_location=self.device))
+        return json.loads((state / "state.json").read_text())["step"]
+
+    def _autocast(self):
+        enabled = self.config.amp and (self.device.type == "cuda" or torch.cpu._is_avx512_bf16_supported())
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def _forward(self, model, batch: dict):
+        b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with self._autocast():
+            logits, routings = model(b["prefix"], b["user"], b["text_in"], b["user_text_in"], b["asst_in"])
+        return compute_losses(logits, routings, b, self.config, self.model_config.num_experts), routings
+
+    def _loader(self, epoch: int) -> DataLoader:
+        if self.distributed:
+            sampler = DistributedSampler(self.train_set, seed=self.config.seed)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = RandomSampler(
+                self.train_set, generator=torch.Generator().manual_seed(self.config.seed + epoch)
+            )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.config.workers,
+            drop_last=len(self.train_set) >= self.config.batch_size,
+        )
+
+    def run(self) -> Path:
+        """Train to `config.steps`; returns the engine checkpoint folder."""
+        config, is_main = self.config, self.rank == 0
+        bar = tqdm(
+            total=config.steps, initial=self.step, desc="train engine", unit="step", disable=not is_main
+        )
+        epoch, started, seen = self.step // max(1, len(self._loader(0))), time.time(), 0
+        while self.step < config.steps:
+            for batch in self._loader(epoch):
+                if self.step >= config.steps:
+                    break
+                losses, routings = self._train_step(batch)
+                seen += batch["user"].shape[0] * batch["user"].shape[1]
+                self.step += 1
+                bar.update()
+                if is_main and self.step % config.log_every == 0:
+                    self._log(
+                        "train", losses, routings, audio_steps_per_s=round(seen / (time.time() - started), 1)
+                    )
+                    bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
+                if self.step % config.eval_every == 0 or self.step == config.steps:
+                    self._evaluate(is_main)
+                if is_main and (self.step % config.save_every == 0 or self.step == config.steps):
+                    self._save()
+            epoch += 1
+        bar.close()
+        if self.distributed:
+            dist.destroy_process_group()
+        return self.out / "engine"
+
+    def _train_step(self, batch: dict):
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, self.config)
+        self.ddp.train()
+        losses, routings = self._forward(self.ddp, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return losses, routings
+
+    @torch.no_grad()
+    def _evaluate(self, is_main: bool) -> dict[str, float]:
+        """Mean losses over the first `eval_batches` batches of test windows (logged by rank 0)."""
+        self.model.eval()
+        totals: dict[str, float] = {}
+        loader = DataLoader(self.test_set, batch_size=self.config.batch_size, collate_fn=collate)
+        n = 0
+        for n, batch in enumerate(loader, start=1):
+            losses, _ = self._forward(self.model, batch)
+            for key, value in losses.items():
+                totals[key] = totals.get(key, 0.0) + value.item()
+            if n >= self.config.eval_batches:
+                break
+        self.last_eval = {key: value / max(n, 1) for key, value in totals.items()}
+        if is_main:
+            self._log("eval", self.last_eval, None)
+        return self.last_eval
+
+    def _log(self, kind: str, losses: dict, routings, **extra) -> None:
+        record = {
+            "kind": kind,
+            "step": self.step,
+            **{k: round(float(v.detach() if torch.is_tensor(v) else v), 4) for k, v in losses.items()},
+            **extra,
+        }
+        if routings:
+            record["expert_usage"] = [
+                round(u, 3) for u in expert_usage(routings, self.model_config.num_experts)
+            ]
+        log.info("%s", " ".join(f"{k}={v}" for k, v in record.items()))
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _save(self) -> None:
+        """Write the resume point, then the engine checkpoint (both replace older ones atomically enough)."""
+        state = self.out / "state"
+        save_checkpoint(self.model, state, self.tokenizer_file, dtype=torch.float32)
+        torch.save(self.optimizer.state_dict(), state / "optimizer.pt")
+        (state / "state.json").write_text(
+            json.dumps({"step": self.step, "config": dataclasses.asdict(self.config)}) + "\n"
+        )
+        metrics = {
+            "step": self.step,
+            **{f"eval_{k}": round(v, 4) for k, v in getattr(self, "last_eval", {}).items()},
+        }
+        save_checkpoint(self.model, self.out / "engine", self.tokenizer_file, metrics=metrics)
+
+
+def train_engine(config: TrainConfig) -> Path:
+    """Train (or resume) a run; returns the engine checkpoint folder."""
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    return Trainer(config).run()

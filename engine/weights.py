@@ -1,0 +1,75 @@
+"""Engine checkpoints on disk: a folder with config.json (ModelConfig fields), model.safetensors,
+tokenizer.model and checkpoint.json (checksum, parameter counts, metrics).
+
+Weights are stored in bf16 by default (half the size; the CPU runs bf16 natively) and cast on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.model import ModelConfig, OmniModel
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "engine"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.model"
+META_FILE = "checkpoint.json"
+
+
+def read_config(path: str | Path) -> ModelConfig:
+    """Read a ModelConfig from `path`/config.json, naming the file and key on bad input."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no engine checkpoint at {Path(path)} (missing {file}); create one with `hark train engine`"
+        )
+    data = json.loads(file.read_text())
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{file}: unknown config keys {unknown}; expected a subset of {sorted(known)}")
+    return ModelConfig(**data)
+
+
+def save_checkpoint(
+    model: OmniModel,
+    path: str | Path,
+    tokenizer_file: str | Path | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    metrics: dict | None = None,
+) -> Path:
+    """Write `model` as an engine checkpoint folder; returns the folder."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    tensors = {name: p.detach().to(dtype).contiguous() for name, p in model.state_dict().items()}
+    save_file(tensors, str(out / WEIGHTS_FILE))
+    if tokenizer_file is not None and Path(tokenizer_file).resolve() != (out / TOKENIZER_FILE).resolve():
+        shutil.copyfile(tokenizer_file, out / TOKENIZER_FILE)
+    total, active = model.num_parameters()
+    digest = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
+    meta = {"sha256": digest, "total_params": total, "active_params": active, "metrics": metrics or {}}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu") -> OmniModel:
+    """Rebuild the model from a checkpoint folder, weights cast to `dtype`, in eval mode."""
+    cfg = read_config(path)
+    file = Path(path) / WEIGHTS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found; create an engine checkpoint with `hark train engine`")
+    model = OmniModel(cfg)
+    state = load_file(str(file), device=device)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{file} does not match {CONFIG_FILE}: missing {missing}, unexpected {unexpected}")
+    return model.to(device=device, dtype=dtype).eval()
