@@ -27,7 +27,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, prefix: 
         help_text = f.metadata.get("help", "") + f" (default: {default})"
         dest = prefix.replace("-", "_") + f.name
         if kind is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
             continue
         origin = typing.get_origin(kind)
         if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":

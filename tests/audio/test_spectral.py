@@ -9,9 +9,9 @@ from audio.spectral import mel_distance, mel_filterbank, multiscale_mel_loss, si
 def _speechlike(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(24000) / 24000
-    return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) + 0.02 * rng.standard_normal(24000)).astype(
-        np.float32
-    )
+    return (
+        0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) + 0.02 * rng.standard_normal(24000)
+    ).astype(np.float32)
 
 
 def test_filterbank_rows_are_normalised_triangles():

@@ -9,7 +9,11 @@ from audio.tts import Voice, installed_festival_voices, synthesize, voice_catalo
 
 @pytest.mark.parametrize(
     "voice",
-    [Voice("espeak-ng", "en-gb-scotland+f3", 1.1, 60), Voice("flite", "rms"), Voice("festival", "kal_diphone")],
+    [
+        Voice("espeak-ng", "en-gb-scotland+f3", 1.1, 60),
+        Voice("flite", "rms"),
+        Voice("festival", "kal_diphone"),
+    ],
 )
 def test_each_synthesizer_speaks(voice):
     """A short sentence comes back as float32 at 24 kHz, about as long as speech should be, and audible."""
@@ -33,7 +37,7 @@ def test_unknown_synthesizer_is_named():
 
 
 def test_catalog_covers_every_engine():
-    """The catalog offers espeak-ng accents and variants, every flite voice and the installed festival voices."""
+    """The catalog offers espeak-ng accents x variants, all flite voices and the installed festival voices."""
     voices = voice_catalog()
     engines = {v.engine for v in voices}
     assert engines == {"espeak-ng", "flite", "festival"}

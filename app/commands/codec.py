@@ -1,0 +1,158 @@
+"""`hark codec encode|decode|roundtrip`: turn WAV files into codec tokens (.npz) and back.
+
+An .npz of codes holds `codes` (int16 [K, frames]), `sample_rate`, `frame_rate`, `kbps`, `num_samples`
+(the input length before padding to whole frames) and `codec_sha256` (which weights made them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from app.cli import HarkError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `hark codec` and its actions."""
+    parser = subparsers.add_parser(
+        "codec", help="encode/decode audio with the streaming speech codec", description=__doc__
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    specs = [
+        ("encode", "WAV file -> codes (.npz)", "IN.wav", "OUT.npz", _encode, True),
+        ("decode", "codes (.npz) -> WAV file (24 kHz)", "IN.npz", "OUT.wav", _decode, False),
+        (
+            "roundtrip",
+            "WAV file -> codes -> WAV file, streamed as in a live session",
+            "IN.wav",
+            "OUT.wav",
+            _roundtrip,
+            True,
+        ),
+    ]
+    for name, help_text, source, target, func, has_kbps in specs:
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        action.add_argument("input", metavar=source)
+        action.add_argument("output", metavar=target)
+        action.add_argument(
+            "--codec",
+            metavar="PATH",
+            help="codec checkpoint (.safetensors or its folder, or official .th weights); "
+            "default: official weights in the torch hub cache, else assets/codec/",
+        )
+        if has_kbps:
+            action.add_argument("--kbps", type=float, default=3.0, help="bitrate: 1.5, 3 or 6 (default: 3)")
+        action.set_defaults(func=func)
+
+
+def _load(args: argparse.Namespace, kbps: float = 3.0):
+    from audio.codec import load_codec
+
+    try:
+        return load_codec(args.codec, kbps=kbps)
+    except (FileNotFoundError, ValueError) as e:
+        raise HarkError(str(e)) from e
+
+
+def _read_input(path: str, sample_rate: int) -> np.ndarray:
+    """The WAV file's samples at the codec's rate (resampled when needed)."""
+    from audio.resample import resample
+    from audio.wavio import read_wav
+
+    if not Path(path).is_file():
+        raise HarkError(f"{path}: no such file")
+    try:
+        wav, rate = read_wav(path)
+    except ValueError as e:
+        raise HarkError(str(e)) from e
+    if rate != sample_rate:
+        log.info("resampling %s from %d Hz to %d Hz", path, rate, sample_rate)
+        wav = resample(wav, rate, sample_rate)
+    return wav
+
+
+def _pad_to_frames(wav: np.ndarray, frame_size: int) -> np.ndarray:
+    return np.pad(wav, (0, -len(wav) % frame_size))
+
+
+def _encode(args: argparse.Namespace) -> int:
+    codec = _load(args, args.kbps)
+    wav = _read_input(args.input, codec.sample_rate)
+    codes = codec.encode(_pad_to_frames(wav, codec.frame_size))
+    np.savez(
+        args.output,
+        codes=codes.astype(np.int16),
+        sample_rate=codec.sample_rate,
+        frame_rate=codec.frame_rate,
+        kbps=codec.kbps,
+        num_samples=len(wav),
+        codec_sha256=codec.checkpoint_sha256 or "",
+    )
+    print(f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames ({codec.kbps:g} kbps)")
+    return 0
+
+
+def _read_codes(path: str) -> tuple[np.ndarray, dict]:
+    if not Path(path).is_file():
+        raise HarkError(f"{path}: no such file")
+    try:
+        with np.load(path) as data:
+            fields = {key: data[key] for key in data.files}
+    except (ValueError, OSError) as e:
+        raise HarkError(f"{path}: not an .npz of codes written by `hark codec encode` ({e})") from e
+    if "codes" not in fields:
+        raise HarkError(f"{path}: has no `codes` array; write it with `hark codec encode`")
+    return fields.pop("codes"), fields
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from audio.wavio import write_wav
+
+    codes, fields = _read_codes(args.input)
+    codec = _load(args)
+    made_by = str(fields.get("codec_sha256", ""))
+    if made_by and codec.checkpoint_sha256 and made_by != codec.checkpoint_sha256:
+        log.warning(
+            "%s was encoded by codec %s… but is decoded by %s…",
+            args.input,
+            made_by[:12],
+            codec.checkpoint_sha256[:12],
+        )
+    try:
+        wav = codec.decode(codes)
+    except ValueError as e:
+        raise HarkError(f"{args.input}: {e}") from e
+    if "num_samples" in fields:
+        wav = wav[: int(fields["num_samples"])]
+    write_wav(args.output, wav, codec.sample_rate)
+    print(f"{args.output}: {len(wav) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
+    return 0
+
+
+def _roundtrip(args: argparse.Namespace) -> int:
+    from audio.wavio import write_wav
+
+    codec = _load(args, args.kbps)
+    wav = _read_input(args.input, codec.sample_rate)
+    padded = _pad_to_frames(wav, codec.frame_size)
+    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    chunk = 4 * codec.frame_size  # the engine's step: 4 frames, 53 ms
+    out = np.concatenate(
+        [decoder.decode(encoder.encode(padded[i : i + chunk])) for i in range(0, len(padded), chunk)]
+        or [padded[:0]]
+    )[: len(wav)]
+    write_wav(args.output, out, codec.sample_rate)
+    seconds = len(wav) / codec.sample_rate
+    rate = f"{codec.num_codebooks} codebooks, {codec.kbps:g} kbps"
+    print(f"{args.output}: {seconds:.2f} s through {rate}; SNR {_snr_db(wav, out):.1f} dB")
+    return 0
+
+
+def _snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    noise = float(np.sum((reference - estimate) ** 2)) + 1e-12
+    return 10 * np.log10((float(np.sum(reference**2)) + 1e-12) / noise)

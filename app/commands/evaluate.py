@@ -1,0 +1,67 @@
+"""`hark eval codec|engine`: measure hark's models on held-out data (JSON report + a printed table).
+
+hark eval codec --codec assets/codec                 # intelligibility/fidelity cost of the codec
+hark eval engine --dialogues 40                      # held-out spoken questions, per skill
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from app.cli import HarkError
+from app.config import add_dataclass_arguments, dataclass_from_arguments
+
+
+def _eval_codec(args: argparse.Namespace) -> int:
+    from audio.codec_eval import CodecEvalConfig, evaluate_codec, format_report
+
+    cfg = dataclass_from_arguments(CodecEvalConfig, args)
+    try:
+        report = evaluate_codec(cfg)
+    except FileNotFoundError as e:
+        raise HarkError(str(e)) from e
+    print(format_report(report))
+    print(f"report: {cfg.out}")
+    if cfg.write_metrics:
+        from audio.codec_checkpoint import default_checkpoint_path, write_metrics
+
+        target = cfg.codec or default_checkpoint_path()
+        write_metrics(target, {f"eval_{cfg.kbps:g}kbps": report})
+        print(f"metrics written into {target}")
+    return 0 if report["bar"]["passed"] else 1
+
+
+def _eval_engine(args: argparse.Namespace) -> int:
+    from engine.eval.config import EvalConfig
+    from engine.eval.harness import evaluate
+    from engine.eval.score import format_table
+
+    cfg = dataclass_from_arguments(EvalConfig, args)
+    try:
+        result = evaluate(cfg)
+    except FileNotFoundError as e:
+        raise HarkError(str(e)) from e
+    print("engine")
+    print(format_table(result["engine"]))
+    print("\nreference answers (the judge's ceiling)")
+    print(format_table(result["reference"]))
+    print(f"report: {cfg.out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `hark eval` and its targets."""
+    from audio.codec_eval import CodecEvalConfig
+    from engine.eval.config import EvalConfig  # light: no torch at import time
+
+    parser = subparsers.add_parser("eval", help="evaluate the codec or the engine", description=__doc__)
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    codec = targets.add_parser("codec", help="intelligibility and fidelity cost of the codec")
+    add_dataclass_arguments(codec, CodecEvalConfig)
+    codec.set_defaults(func=_eval_codec)
+    engine = targets.add_parser(
+        "engine",
+        help="held-out spoken dialogues through codec -> engine -> codec: accuracy and latency per skill",
+    )
+    add_dataclass_arguments(engine, EvalConfig)
+    engine.set_defaults(func=_eval_engine)
