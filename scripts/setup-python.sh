@@ -10,7 +10,8 @@ python=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" torch==2.13.0
+# pip reports "encodec 0.1.1 requires torchaudio, which is not installed": expected, see above.
 "${pip[@]}" --no-deps encodec==0.1.1
 "${pip[@]}" -e ".[dev]"
-"$venv/bin/python" -c "import encodec, torch, sounddevice" || {
+"$venv/bin/python" -c "import audio.encodec_compat, torch, sounddevice" || {
   echo "hark: the Python install finished but imports fail; run 'hark doctor' for details" >&2; exit 1; }
