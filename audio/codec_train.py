@@ -51,6 +51,7 @@ class CodecTrainConfig:
     seconds: float = field(default=0.64, metadata={"help": "clip length in seconds"})
     lr: float = field(default=3e-4, metadata={"help": "peak Adam learning rate"})
     eval_every: int = field(default=500, metadata={"help": "steps between evaluations and exports"})
+    kmeans_seconds: float = field(default=160.0, metadata={"help": "speech used to k-means the codebooks"})
     n_filters: int = field(default=16, metadata={"help": "SEANet base width (official EnCodec: 32)"})
     lstm_layers: int = field(default=2, metadata={"help": "bottleneck LSTM layers"})
     seed: int = field(default=0, metadata={"help": "random seed"})
@@ -110,7 +111,10 @@ def _kmeans(samples: torch.Tensor, k: int, iters: int = 20) -> tuple[torch.Tenso
     Distances use ||x||^2 - 2 x.c + ||c||^2 (one matmul), unlike encodec's init, which materialises an
     [N, k, D] difference tensor (gigabytes for a useful N).
     """
-    means = samples[torch.randperm(len(samples))[:k]].clone()
+    n = len(samples)
+    # Fewer samples than codes (tiny test runs): start from repeats; unused repeats keep their value.
+    start = torch.randperm(n)[:k] if n >= k else torch.randint(0, n, (k,))
+    means = samples[start].clone()
     for _ in range(iters):
         dists = (samples**2).sum(1, keepdim=True) - 2 * samples @ means.T + (means**2).sum(1)  # [N, k]
         nearest = dists.argmin(1)
@@ -121,9 +125,12 @@ def _kmeans(samples: torch.Tensor, k: int, iters: int = 20) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def _kmeans_init(model, pool: np.ndarray, config: CodecConfig, rng: np.random.Generator) -> None:
-    """Initialise every codebook by k-means on ~12,000 frames of speech, residual by residual."""
-    x = training_batch(pool, 40, 24000 * 4, rng)
+def _kmeans_init(
+    model, pool: np.ndarray, config: CodecConfig, seconds: float, rng: np.random.Generator
+) -> None:
+    """Initialise every codebook by k-means on `seconds` of speech, residual by residual."""
+    clips = max(1, round(seconds / 4))
+    x = training_batch(pool, clips, config.sample_rate * 4, rng)
     residual = model.encoder(x).transpose(1, 2).reshape(-1, config.dimension)  # [B * frames, D]
     for layer in model.quantizer.vq.layers:
         means, counts = _kmeans(residual, config.bins)
@@ -156,7 +163,7 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         step, elapsed = state["step"], state["elapsed_s"]
         log.info("resumed %s at step %d", state_path, step)
     else:
-        _kmeans_init(model, pool, config, rng)
+        _kmeans_init(model, pool, config, cfg.kmeans_seconds, rng)
     clips = _eval_clips()
     history_path = out / "history.jsonl"
     length = int(cfg.seconds * config.sample_rate) // config.frame_size * config.frame_size
