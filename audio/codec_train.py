@@ -1,10 +1,11 @@
 """Train hark's speech codec (`hark train codec`): SEANet + RVQ from the encodec package, on synthetic speech.
 
-Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1 and the quantizer's commitment
-loss; codebooks are k-means initialised from a large first batch at the highest bitrate and then follow
-EMA updates (encodec's quantizer), with dead codes re-seeded. No adversarial loss: on 2 CPU cores every
-step counts, and the mel loss alone gives intelligible speech. Each step trains one bitrate, drawn so the
-default (3 kbps) gets most of the steps.
+Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1 and 0.25 x the quantizer's
+commitment loss. Codebooks are k-means initialised on speech, residual by residual (or come with the
+`--init` weights), then follow EMA updates (encodec's quantizer), with dead codes re-seeded. No
+adversarial loss yet: on 2 CPU cores every step counts. Each step trains one bitrate, drawn so the default
+(3 kbps) gets most of the steps. Measured here: this SEANet learns slowly at first (even overfitting one
+batch takes ~200 steps to leave the "quiet blur" plateau), so runs need thousands of steps.
 
 The run folder holds `train_state.pt` (model, optimizer, step, RNG: resumable) and `codec.safetensors`
 (+ .json) exported at every evaluation.
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio.codec_checkpoint import save_checkpoint
+from audio.codec_checkpoint import load_checkpoint, save_checkpoint
 from audio.codec_config import CodecConfig, build_model
 from audio.codec_data import build_pool, eval_sentences, is_held_out, training_batch
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
@@ -51,6 +52,10 @@ class CodecTrainConfig:
     seconds: float = field(default=0.64, metadata={"help": "clip length in seconds"})
     lr: float = field(default=3e-4, metadata={"help": "peak Adam learning rate"})
     eval_every: int = field(default=500, metadata={"help": "steps between evaluations and exports"})
+    init: str = field(
+        default="",
+        metadata={"help": "start from this checkpoint's weights (e.g. the shipped codec) instead of k-means"},
+    )
     kmeans_seconds: float = field(default=160.0, metadata={"help": "speech used to k-means the codebooks"})
     n_filters: int = field(default=16, metadata={"help": "SEANet base width (official EnCodec: 32)"})
     lstm_layers: int = field(default=2, metadata={"help": "bottleneck LSTM layers"})
@@ -148,9 +153,13 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = CodecConfig(n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = build_model(config).to(device).train()
+    if cfg.init:
+        model, config, _ = load_checkpoint(cfg.init)
+    else:
+        config = CodecConfig(n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers)
+        model = build_model(config)
+    model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     pool = build_pool(Path(cfg.data), cfg.utterances, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -162,7 +171,7 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         rng.bit_generator.state = state["rng"]
         step, elapsed = state["step"], state["elapsed_s"]
         log.info("resumed %s at step %d", state_path, step)
-    else:
+    elif not cfg.init:
         _kmeans_init(model, pool, config, cfg.kmeans_seconds, rng)
     clips = _eval_clips()
     history_path = out / "history.jsonl"

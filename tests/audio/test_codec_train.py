@@ -1,5 +1,6 @@
 """Codec training and evaluation run end to end on a tiny codec: checkpoints, resume, the judged report."""
 
+import dataclasses
 import json
 
 from audio.codec_eval import CodecEvalConfig, evaluate_codec, format_report
@@ -40,6 +41,9 @@ def test_training_exports_resumes_and_is_judged(tmp_path):
     train_codec(cfg)
     history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
     assert json.loads(history[-1])["step"] == 6  # resumed at 4, not restarted
+
+    warm = train_codec(dataclasses.replace(cfg, out=str(tmp_path / "warm"), init=str(path), steps=2))
+    assert json.loads(warm.with_suffix(".json").read_text())["config"]["n_filters"] == 4
 
     report = evaluate_codec(
         CodecEvalConfig(codec=str(path), sentences=2, out=str(tmp_path / "e.json"), jobs=1)
