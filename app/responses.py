@@ -6,6 +6,11 @@ step limit, or is cancelled. While active, each engine step adds one audio chunk
 or a binary token frame in token mode) and its monologue piece (an output_audio_transcript delta).
 `Responses` emits every event of that life in the Realtime API's order and keeps recent assistant items
 so that `conversation.item.truncate` can map "played milliseconds" back to codec frames.
+
+While the user may be starting to talk over a response (server VAD hears speech that has not lasted
+`min_speech_ms` yet), the response is held: its audio and transcript deltas are kept back, so the client
+falls silent at once. If the speech is confirmed the response is cancelled and the held part was never
+sent; if it was a blip, the held deltas go out and the response carries on.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ class Response:
     state: str = "requested"  # requested | active | done
     item_id: str | None = None  # the assistant audio message, once active
     output: list[dict] = field(default_factory=list)  # output items, in output_index order
-    first_chunk: int | None = None  # engine chunk index of the response's first audio chunk
-    frames_sent: int = 0  # codec frames of audio sent
-    engine_turn_start: int | None = None  # the engine's turn_start_chunk while this response was active
+    first_chunk: int | None = None  # engine chunk (StepOutput.chunk) of the response's first audio chunk
+    frames_sent: int = 0  # codec frames of audio sent (after a truncate: played)
+    held: list[dict | bytes] | None = None  # deltas kept back while held (None: not held)
+    held_frames: int = 0  # codec frames in `held`
+    held_pieces: int = 0  # the last `held_pieces` of `pieces` are in `held`
     pieces: list[tuple[int, str]] = field(default_factory=list)  # (frame offset of the audio, text)
     quiet_steps: int = 0
     first_audio_at: float | None = None
@@ -96,19 +103,45 @@ class Responses:
 
     def add_audio(self, resp: Response, payload: str | np.ndarray) -> None:
         """One chunk of audio: base64 PCM16 (a delta event) or codes [K, G] (a binary token frame)."""
-        if resp.first_audio_at is None:
-            resp.first_audio_at = time.monotonic()
         if isinstance(payload, str):
-            self._emit(ev.server_event("response.output_audio.delta", **self._at(resp), delta=payload))
+            message = ev.server_event("response.output_audio.delta", **self._at(resp), delta=payload)
         else:
-            frame = p.TokenFrame(p.KIND_ASSISTANT_CODES, payload, resp.frames_sent)
-            self._emit(p.encode_token_frame(frame))
-        resp.frames_sent += self._G
+            first = resp.frames_sent + resp.held_frames
+            message = p.encode_token_frame(p.TokenFrame(p.KIND_ASSISTANT_CODES, payload, first))
+        if resp.held is None:
+            self._send_audio(resp, [message], self._G)
+        else:
+            resp.held.append(message)
+            resp.held_frames += self._G
 
     def add_text(self, resp: Response, piece: str, chunk: int) -> None:
         """A monologue piece whose audio starts at engine chunk `chunk`."""
         resp.pieces.append((max(0, (chunk - (resp.first_chunk or 0)) * self._G), piece))
-        self._emit(ev.server_event("response.output_audio_transcript.delta", **self._at(resp), delta=piece))
+        message = ev.server_event("response.output_audio_transcript.delta", **self._at(resp), delta=piece)
+        if resp.held is None:
+            self._emit(message)
+        else:
+            resp.held.append(message)
+            resp.held_pieces += 1
+
+    def hold(self, resp: Response) -> None:
+        """Keep the response's deltas back from now on (the user may be starting to talk)."""
+        if resp.held is None:
+            resp.held = []
+
+    def release(self, resp: Response) -> None:
+        """Send what was held and stop holding (it was a blip)."""
+        if resp.held is not None:
+            held, resp.held = resp.held, None
+            self._send_audio(resp, held, resp.held_frames)
+            resp.held_frames = resp.held_pieces = 0
+
+    def _send_audio(self, resp: Response, messages: list[dict | bytes], frames: int) -> None:
+        if resp.first_audio_at is None and frames:
+            resp.first_audio_at = time.monotonic()
+        for message in messages:
+            self._emit(message)
+        resp.frames_sent += frames
 
     def add_tool_call(self, resp: Response, call: dict) -> None:
         """A completed tool line (e.g. a timer): a function_call item with its arguments."""
@@ -140,6 +173,10 @@ class Responses:
         resp.state = "done"
         if self.current is resp:
             self.current = None
+        if resp.held is not None and status == "cancelled":  # never sent: not part of the response
+            del resp.pieces[len(resp.pieces) - resp.held_pieces :]
+            resp.held, resp.held_frames, resp.held_pieces = None, 0, 0
+        self.release(resp)
         self.counts[status if status in self.counts else "incomplete"] += 1
         if resp.item_id is not None:
             self._close_audio_item(resp, "completed" if status == "completed" else "incomplete")
@@ -195,11 +232,9 @@ class Responses:
         )
         return resp
 
-    def engine_frames(self, resp: Response, played_frames: int) -> int | None:
-        """Played frames of a response -> frames counted from the engine's turn start (None: no turn)."""
-        if resp.engine_turn_start is None or resp.first_chunk is None:
-            return None
-        return max(0, played_frames + (resp.first_chunk - resp.engine_turn_start) * self._G)
+    def is_latest(self, resp: Response) -> bool:
+        """Whether `resp` holds the most recent assistant audio item."""
+        return bool(self._items) and next(reversed(self._items)) == resp.item_id
 
     # ----- event addressing -----
     def _where(self, resp: Response, item: dict) -> dict:

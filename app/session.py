@@ -1,32 +1,33 @@
 """One realtime session: the input buffer, server VAD, turn-taking, barge-in and the full-duplex engine loop.
 
 The engine runs continuously: `run()` takes one 53 ms chunk of input at a time (1280 samples of PCM, or 4
-frames of codes in token mode), encodes it and runs server VAD on it in a worker thread, steps the engine
-through the shared `Scheduler`, and turns the step's output into events. The asyncio loop never computes.
+frames of codes in token mode), encodes it in a worker thread, steps the engine through the shared
+`Scheduler`, and turns the step's output into events. Server VAD runs as audio arrives, ahead of the
+engine (`media.VadReader`), so a barge-in is confirmed `min_speech_ms` after the user's onset however far
+the engine is behind. The asyncio loop never computes.
 
-Input pacing (docs/protocol.md, "Input pacing"): buffered client audio is consumed as fast as the engine
-allows. When the buffer runs dry the engine waits, except while an answer is expected: then it steps on
-digital silence at real-time pace, so a client that sends a whole question at once and then nothing still
-gets its answer. An answer is expected while a response is requested or active, and for a while after a
-commit (long enough for the transcript, and for the engine to answer on its own when `create_response`).
-Silence is inserted at once after a client's commit or `response.create`, otherwise after `STARVED_GRACE_S`
-without input, so a real-time client's network jitter does not put gaps into the user's speech.
+Input pacing (`timeline.InputTimeline`): buffered client audio is consumed as fast as the engine allows;
+when it runs dry while an answer is expected (a response is requested or active, the transcript tail after
+a commit, the engine's own answer with `create_response`), the engine steps on silence at real-time pace.
 
 Turn-taking: the engine decides when to speak. A response exists from the step it starts speaking
 (`StepOutput.speaking`) until its turn ends (EOS or `END_QUIET_STEPS` quiet steps), the step limit
 (`max_output_tokens`, in steps) is reached, or it is cancelled. Automatic responses (server_vad with
 `create_response`) open on a rising edge of `speaking` while server VAD hears no user speech;
-`response.create` opens a response at once, which takes the engine's speech from the first speaking step
-after the input sent before it (the engine has no "speak now" control yet; see docs/protocol.md). With
-`interrupt_response`, user speech (lasting `min_speech_ms`) during a response cancels it at once
-(turn_detected): no further audio is sent, and the engine is told `silence()` and `truncate()` to what
-was sent (the client's `conversation.item.truncate` later cuts it to what was played).
+`response.create` opens a response at once and, as soon as the engine has heard the input sent before
+it, tells the engine `start_turn()`, so its speech starts at that step. With `interrupt_response`, the
+response is held (no deltas go out) from the first VAD window that hears speech; once the speech lasts
+`min_speech_ms` it is cancelled (turn_detected): nothing held is sent, and the engine is told `silence()`
+and `truncate_at()` what was sent (the client's `conversation.item.truncate` later cuts it to what was
+played). Shorter speech releases the held deltas and the response goes on.
+
+The engine's text context ends with the current-time line; it is re-injected (replacing the old one) at
+each user turn and `response.create` when the minute changed, so "what time is it" stays right.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,20 +38,20 @@ import numpy as np
 
 from app import events as ev
 from app import protocol as p
-from app.media import InputBuffer, SessionMedia
+from app.media import SessionMedia
 from app.responses import Response, Responses
+from app.timeline import InputTimeline
 from app.turns import TAIL_STEPS, UserTurns
 from audio.codec import Codec
-from audio.vad import SegmenterConfig, SileroVad, SpeechEvent, SpeechSegmenter
+from audio.vad import WINDOW_MS, SegmenterConfig, SileroVad, SpeechEvent, SpeechSegmenter
 from engine.engine import Engine, SamplingConfig
 from engine.scheduler import Scheduler, SessionHandle
 from engine.session import StepOutput
 
 log = logging.getLogger(__name__)
 
-STARVED_GRACE_S = 0.15  # input gap tolerated before silence is inserted while an answer is expected
 END_QUIET_STEPS = 8  # steps without speech that end a response whose turn never said EOS
-ANSWER_WINDOW_S = 8.0  # how long after a commit or response.create the engine may take to start answering
+ANSWER_WINDOW_S = 8.0  # how long after a commit the engine may take to start answering on its own
 TRANSCRIPT_SPEECH_STEPS = 6  # token mode: steps after a transcribed user piece that count as speech
 
 
@@ -99,31 +100,28 @@ class RealtimeSession:
         self.id = ev.new_id("sess")
         self.config = p.SessionConfig(instructions=runtime.instructions)
         engine = runtime.engine
-        self._G, self._step_s = engine.frames_per_step, engine.step_seconds
+        self._step_s = engine.step_seconds
         self._step_samples = engine.frames_per_step * runtime.codec.frame_size
-        self._max_delay = max(engine.config.audio_delays)
-        self._silence_codes = np.array(engine.config.silence_codes, np.int64)
-        self.responses = Responses(emit, self._G, runtime.codec.frame_rate)
+        self.responses = Responses(emit, engine.frames_per_step, runtime.codec.frame_rate)
         self.turns = UserTurns(emit, self._step_samples, runtime.codec.sample_rate)
-        self._media = SessionMedia(runtime.codec, runtime.vad)
-        self._segmenter = SpeechSegmenter(SegmenterConfig())
-        self._reset_input()
+        self.input = InputTimeline(
+            self._step_samples,
+            runtime.codec.frame_size,
+            runtime.codec.sample_rate,
+            np.array(engine.config.silence_codes, np.int64),
+            runtime.max_input_ahead_s,
+        )
+        self._media = SessionMedia(runtime.codec, runtime.vad, runtime.executor)
+        self._segmenter = SpeechSegmenter(_segmenter_config(self.config.turn_detection))
         self.handle: SessionHandle | None = None
         self._pending_context: list[str] = []
-        self._wake = asyncio.Event()
-        self._consumed = 0  # input position: samples the engine has consumed
-        self._received_s = 0.0  # client audio seconds received
-        self._input_closed = False  # the client committed / asked for a response since its last audio
-        self._starved_at: float | None = None
-        self._pad_clock = 0.0  # earliest time of the next silence chunk
-        self._pad_position = 0  # silence may be inserted until the input reaches this position ...
-        self._answer_until = 0.0  # ... or until this time (waiting for an automatic answer)
+        self._clock_line = ""  # the clock line the engine was last given
+        self._arrived = asyncio.Event()  # PCM arrived: server VAD looks at it
         self._prev_speaking = False
         self._speech_end_at: float | None = None
         self._input_end_at: float | None = None
         self._commit_position: int | None = None
         self._heard_at_step = -(1 << 30)  # token mode: last step with a user-transcript piece
-        self.started_at = time.monotonic()
         self.stats = {"steps": 0, "padded_steps": 0, "audio_in_s": 0.0, "errors": 0, "barge_ins": 0}
 
     # ----- client messages -----
@@ -182,8 +180,9 @@ class RealtimeSession:
     def _clear(self, event: p.AudioClear) -> None:
         turn = self.turns.clear()
         if turn is not None:  # audio the engine has consumed cannot be taken back
-            unheard = self._input_position() - max(turn.start, self._consumed)
-            self._fifo.drop_tail(max(0, unheard) * self._unit() // self._step_samples)
+            self.input.drop_after(turn.start)
+            self._media.vad.reset(min(self._media.vad.position, self.input.position))
+            self._segmenter.reset()  # speech in the dropped audio is forgotten with it
         self._emit(ev.server_event("input_audio_buffer.cleared"))
 
     def _cancel_response(self, event: p.ResponseCancel) -> None:
@@ -198,51 +197,38 @@ class RealtimeSession:
         for warning in warnings:
             self._emit(ev.warning_event(warning, event.event_id))
         if self.config.input_format != old.input_format:
-            self._reset_input()
+            self.input.set_format(self.config.input_format == p.TOKENS_FORMAT)
+            self._media.vad.reset(self.input.consumed)
         if self.config.instructions != old.instructions:
             self._add_context(self.config.instructions)
         td = self.config.turn_detection
-        if td is not None:
-            self._segmenter.config = SegmenterConfig(
-                td.threshold, td.prefix_padding_ms, td.silence_duration_ms, td.min_speech_ms
-            )
+        self._segmenter.config = _segmenter_config(td)
+        if self.responses.current is not None and (td is None or not td.interrupt_response):
+            self.responses.release(self.responses.current)  # nothing will decide on a held response now
         self._emit(ev.server_event("session.updated", session=self._session_json()))
 
     def _accept_input(self, data: np.ndarray, samples: int, event_id: str | None) -> None:
-        seconds = samples / self.rt.codec.sample_rate
-        ahead = self._received_s + seconds - (time.monotonic() - self.started_at)
-        if ahead > self.rt.max_input_ahead_s:
-            raise p.ProtocolError(
-                "input_rate_exceeded",
-                f"input audio is {ahead:.1f} s ahead of real time (limit {self.rt.max_input_ahead_s:g} s); "
-                "this chunk was dropped: send audio at real-time pace",
-                "audio",
-                event_id,
-            )
-        self._received_s += seconds
-        self.stats["audio_in_s"] += seconds
-        self.turns.ensure_open(self._input_position())
-        self._fifo.push(data)
-        self._input_closed = False
-        self._wake.set()
+        turn_start = self.input.position
+        self.stats["audio_in_s"] += self.input.accept(data, samples, event_id)
+        self.turns.ensure_open(turn_start)
+        self._arrived.set()
 
     def _commit(self, event: p.AudioCommit) -> None:
         if self.turns.open is None:
             raise p.ProtocolError(
                 "input_audio_buffer_commit_empty", "the input audio buffer is empty: append audio first"
             )
-        self._fifo.pad_to(self._unit())  # complete the last chunk with silence: all committed audio is heard
-        self.turns.commit(self._input_position())
-        self._input_closed = True  # the client says its input is over: no need to wait for more
-        self._end_of_input(self._input_position())
+        self.input.close_input(complete_chunk=True)
+        self.turns.commit(self.input.position)
+        self._end_of_input(self.input.position)
+        self._refresh_clock()
 
     def _end_of_input(self, position: int) -> None:
         """After a commit at `position`: silence may follow it, for the transcript tail (and an answer, once
         the engine has heard the committed audio: see `_process`)."""
-        self._pad_position = max(self._pad_position, position + (TAIL_STEPS + 1) * self._step_samples)
+        self.input.expect_until(position + (TAIL_STEPS + 1) * self._step_samples)
         self._input_end_at = None  # set when the engine has consumed the committed audio
         self._commit_position = position
-        self._wake.set()
 
     def _create_item(self, event: p.ItemCreate) -> None:
         item_id = event.item_id or ev.new_id("item")
@@ -263,9 +249,9 @@ class RealtimeSession:
         if current is not None and current.item_id == event.item_id:
             self._stop(current, "cancelled", "client_cancelled")
         resp = self.responses.truncate(event.item_id, event.audio_end_ms)
-        frames = self.responses.engine_frames(resp, resp.frames_sent)
-        if frames is not None and self.handle is not None:
-            self.handle.session.truncate(frames)
+        # an older item's cut would also erase the newer responses that followed it from the context
+        if self.handle is not None and self.responses.is_latest(resp):
+            self.handle.session.truncate_at(resp.first_chunk, resp.frames_sent)
 
     def _create_response(self, event: p.ResponseCreate) -> None:
         if self.responses.current is not None:
@@ -278,9 +264,9 @@ class RealtimeSession:
         if event.instructions:
             self._add_context(event.instructions)
         limit = event.max_output_tokens if event.max_output_tokens_set else self.config.max_output_tokens
-        self.responses.create(self._input_position(), limit)
-        self._input_closed = True
-        self._wake.set()
+        self.responses.create(self.input.position, limit)
+        self.input.close_input(complete_chunk=False)
+        self._refresh_clock()
 
     def _add_context(self, text: str) -> None:
         """Text context for the engine (omni input): at the session's start, or injected mid-stream."""
@@ -291,119 +277,142 @@ class RealtimeSession:
         else:
             self.handle.session.inject_text(text)
 
+    def _refresh_clock(self) -> None:
+        """Give the engine the current-time line again (replacing the old one) when it changed."""
+        line = self.rt.clock()
+        if self.handle is not None and line and line != self._clock_line:
+            self.handle.session.inject_text(line, key="clock")
+            self._clock_line = line
+
     # ----- the engine loop -----
     async def run(self) -> None:
-        """Step the engine whenever input (or inserted silence) is due; runs until cancelled."""
+        """Step the engine whenever input (or inserted silence) is due, and run server VAD on input as it
+        arrives; runs until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._listen())
+            tasks.create_task(self._engine_loop())
+
+    async def _engine_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            chunk, padded = await self._next_chunk()
+            chunk, padded, position = await self.input.next_chunk(
+                lambda: self.responses.current is not None, self._hear
+            )
             self.stats["padded_steps"] += padded
-            await self._process(loop, chunk)
+            await self._process(loop, chunk, position)
 
-    async def _next_chunk(self) -> tuple[np.ndarray, bool]:
+    async def _listen(self) -> None:
+        """Server VAD on PCM as soon as it arrives."""
         while True:
-            unit = self._unit()  # a session.update may switch the input format while this waits
-            if self._fifo.size >= unit:
-                self._starved_at = None
-                return self._fifo.pop(unit), False
-            now = time.monotonic()
-            self._starved_at = self._starved_at or now
-            delay = self._pad_delay(now)
-            if delay is not None and delay <= 0:
-                self._pad_clock = now + self._step_s
-                return self._fifo.pop(unit, pad=True), True
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._arrived.wait()
+            self._arrived.clear()
+            await self._hear()
 
-    def _pad_delay(self, now: float) -> float | None:
-        """Seconds until silence may be inserted (<= 0: now), None while no answer is expected."""
-        expected = self.responses.current or now < self._answer_until or self._consumed < self._pad_position
-        if not expected:
-            return None
-        ready = self._starved_at + (0.0 if self._input_closed else STARVED_GRACE_S)
-        return max(self._pad_clock, ready) - now
+    async def _hear(self, until: int | None = None) -> None:
+        """Server VAD (PCM input with turn detection) over the buffered input up to position `until`."""
+        if self.config.turn_detection is None or self.config.input_format == p.TOKENS_FORMAT:
+            return
+        probs, position = await self._media.vad.read(self.input.buffer, until)
+        for prob in probs:
+            self._on_speech(prob, position)
 
-    async def _process(self, loop: asyncio.AbstractEventLoop, chunk: np.ndarray) -> None:
+    async def _process(self, loop: asyncio.AbstractEventLoop, chunk: np.ndarray, position: int) -> None:
+        """One engine step on the input chunk that starts at timeline `position`."""
         t0 = time.monotonic()
-        vad_on = self.config.turn_detection is not None
         tokens_in = self.config.input_format == p.TOKENS_FORMAT
         if tokens_in:
-            codes, probs = chunk, []
+            codes = chunk
         else:
-            codes, probs = await loop.run_in_executor(self.rt.executor, self._media.analyse, chunk, vad_on)
+            codes = await loop.run_in_executor(self.rt.executor, self._media.encoder.encode, chunk)
         t1 = time.monotonic()
-        position, self._consumed = self._consumed, self._consumed + self._step_samples
-        for prob in probs:
-            self._on_speech(self._segmenter.update(prob), prob)
-        out = await (self.handle or await self._open_engine()).step(codes)
+        handle = self.handle or self._open_engine()
+        resp = self.responses.current
+        if resp is not None and resp.state == "requested" and position >= resp.request_position:
+            handle.session.start_turn()  # it has heard everything sent before response.create: speak now
+        out = await handle.step(codes)
         t2 = time.monotonic()
         self.stats["steps"] += 1
-        if tokens_in and vad_on:
-            self._transcript_vad(out)
-        if self._commit_position is not None and self._consumed >= self._commit_position:
+        if tokens_in and self.config.turn_detection is not None:
+            self._transcript_vad(out, position + self._step_samples)
+        heard = position + self._step_samples
+        if self._commit_position is not None and heard >= self._commit_position:
             self._input_end_at, self._commit_position = t2, None
             td = self.config.turn_detection
             if td is not None and td.create_response:  # the engine may now answer on its own
-                self._answer_until = t2 + ANSWER_WINDOW_S
+                self.input.answer_until = t2 + ANSWER_WINDOW_S
         self.turns.transcribe(out.user_text_piece, position)
-        self.turns.advance(self._consumed)
-        await self._respond(loop, out, {"analyse": t1 - t0, "engine": t2 - t1})
+        self.turns.advance(heard)
+        await self._respond(loop, out, position, {"encode": t1 - t0, "engine": t2 - t1})
 
-    def _transcript_vad(self, out: StepOutput) -> None:
+    def _transcript_vad(self, out: StepOutput, position: int) -> None:
         """Token mode has no audio to run VAD on: the engine's own transcript is the speech signal (a
         transcribed piece counts as speech for TRANSCRIPT_SPEECH_STEPS steps, as words span several)."""
         if out.user_text_piece.strip():
             self._heard_at_step = out.step
         prob = 1.0 if out.step - self._heard_at_step < TRANSCRIPT_SPEECH_STEPS else 0.0
-        self._on_speech(self._segmenter.update(prob, 1000 * self._step_s), prob)
+        self._on_speech(prob, position, 1000 * self._step_s)
 
-    async def _open_engine(self) -> SessionHandle:
-        """Open the engine session at the first step, with the instructions and items sent so far as context
-        (in a thread: opening takes the engine's cache lock, which a running batch holds)."""
-        n = len(self._pending_context)
-        context = "\n".join([*self._pending_context, self.rt.clock()])
-        sampling = SamplingConfig(seed=self.rt.seed)
-        self.handle = await asyncio.to_thread(self.rt.scheduler.open, context, sampling)
-        for text in self._pending_context[n:]:  # added while the session was opening
-            self.handle.session.inject_text(text)
+    def _open_engine(self) -> SessionHandle:
+        """Open the engine session at the first step: the instructions and items sent so far are its
+        context, then the clock line (a segment of its own, so that it can be refreshed)."""
+        context = "\n".join(self._pending_context)
+        self.handle = self.rt.scheduler.open(context, SamplingConfig(seed=self.rt.seed))
         self._pending_context.clear()
+        self._refresh_clock()
         return self.handle
 
-    def _on_speech(self, event: SpeechEvent | None, prob: float) -> None:
-        """Server VAD decisions: speech_started (barge-in) and speech_stopped (commit)."""
+    def _on_speech(self, prob: float, position: int, duration_ms: float = WINDOW_MS) -> None:
+        """One server-VAD observation (speech probability of the audio up to input `position`)."""
         td = self.config.turn_detection
-        if td is not None and prob >= td.threshold:
+        if td is None:
+            return
+        event = self._segmenter.update(prob, duration_ms)
+        if prob >= td.threshold:
             self._speech_end_at = time.monotonic()
-        if event is None or td is None:
-            return
-        if event.kind == "started":
-            turn = self.turns.ensure_open(self._consumed)
-            self._emit(
-                ev.server_event(
-                    "input_audio_buffer.speech_started", audio_start_ms=event.audio_ms, item_id=turn.item_id
-                )
+        if event is not None and event.kind == "started":
+            self._speech_started(event, position)
+        elif event is not None:
+            self._speech_stopped(event, position)
+        resp = self.responses.current
+        if resp is not None and td.interrupt_response:  # quiet while the user may be starting to talk
+            if self._segmenter.onset_pending:
+                self.responses.hold(resp)
+            else:
+                self.responses.release(resp)
+
+    def _speech_started(self, event: SpeechEvent, position: int) -> None:
+        """speech_started; with interrupt_response, a barge-in cancels the response."""
+        turn = self.turns.ensure_open(position)
+        self._emit(
+            ev.server_event(
+                "input_audio_buffer.speech_started", audio_start_ms=event.audio_ms, item_id=turn.item_id
             )
-            resp = self.responses.current
-            if td.interrupt_response and resp is not None:
-                self.stats["barge_ins"] += 1
-                resp.barge_in_ms = event.delay_ms
-                self._stop(resp, "cancelled", "turn_detected")
-            return
-        turn = self.turns.ensure_open(self._consumed)
+        )
+        resp = self.responses.current
+        if self.config.turn_detection.interrupt_response and resp is not None:
+            self.stats["barge_ins"] += 1
+            resp.barge_in_ms = event.delay_ms
+            self._stop(resp, "cancelled", "turn_detected")
+
+    def _speech_stopped(self, event: SpeechEvent, position: int) -> None:
+        """speech_stopped: the user's turn is committed at `position`."""
+        turn = self.turns.ensure_open(position)
         self._emit(
             ev.server_event(
                 "input_audio_buffer.speech_stopped", audio_end_ms=event.audio_ms, item_id=turn.item_id
             )
         )
-        self.turns.commit(self._consumed)
-        if self._fifo.size:  # audio after the speech (sent ahead) starts the next turn
-            self.turns.ensure_open(self._consumed)
-        self._end_of_input(self._consumed)
+        self.turns.commit(position)
+        if self.input.position > position:  # audio after the speech (sent ahead) starts the next turn
+            self.turns.ensure_open(position)
+        self._end_of_input(position)
+        self._refresh_clock()
 
-    async def _respond(self, loop: asyncio.AbstractEventLoop, out: StepOutput, times: dict) -> None:
-        """Turn one step's output into response events."""
-        resp, chunk = self.responses.current, out.step - self._max_delay
+    async def _respond(
+        self, loop: asyncio.AbstractEventLoop, out: StepOutput, position: int, times: dict
+    ) -> None:
+        """Turn the output of the step that heard the chunk at `position` into response events."""
+        resp, chunk = self.responses.current, out.chunk
         td = self.config.turn_detection
         rising = out.speaking and not self._prev_speaking
         self._prev_speaking = out.speaking
@@ -411,20 +420,16 @@ class RealtimeSession:
             if td is not None and td.interrupt_response and self._segmenter.speaking and not out.tool_call:
                 self.handle.session.silence()  # it started talking over the user: let the user finish
             elif out.tool_call or (td is not None and td.create_response):  # starts with this very step
-                resp = self.responses.create(
-                    self._consumed - self._step_samples, self.config.max_output_tokens
-                )
+                resp = self.responses.create(position, self.config.max_output_tokens)
         if resp is None:
             return
         if out.tool_call:
             self.responses.add_tool_call(resp, out.tool_call)
-        if resp.state == "requested":
-            if out.speaking and self._consumed - self._step_samples >= resp.request_position:
-                self.responses.activate(resp, chunk)
-                resp.input_end_at, resp.speech_end_at = self._input_end_at, self._speech_end_at
-                self._media.decoder.reset()  # the response's audio starts a new decoder stream
-            elif time.monotonic() - resp.created_at > ANSWER_WINDOW_S:
-                self._finish(resp, "completed")
+        heard_request = position >= resp.request_position  # start_turn was sent
+        if resp.state == "requested" and out.speaking and heard_request:
+            self.responses.activate(resp, chunk)
+            resp.input_end_at, resp.speech_end_at = self._input_end_at, self._speech_end_at
+            self._media.decoder.reset()  # the response's audio starts a new decoder stream
         if resp.state == "active":
             await self._stream(loop, resp, out, chunk, times)
 
@@ -432,7 +437,6 @@ class RealtimeSession:
         self, loop: asyncio.AbstractEventLoop, resp: Response, out: StepOutput, chunk: int, times: dict
     ) -> None:
         """Send one step of an active response, then check whether it has ended."""
-        resp.engine_turn_start = self.handle.session.turn_start_chunk
         t0 = time.monotonic()
         if self.config.output_format == p.TOKENS_FORMAT:
             payload = out.audio_codes
@@ -457,33 +461,20 @@ class RealtimeSession:
     def _finish(self, resp: Response, status: str, reason: str | None = None) -> None:
         log.debug("session %s: response %s %s %s", self.id, resp.id, status, reason or "")
         self.responses.finish(resp, status, reason)
-        self._answer_until = time.monotonic()
+        self.input.answer_until = time.monotonic()
 
     def _stop(self, resp: Response, status: str, reason: str) -> None:
-        """End a response early: nothing more is sent, and the engine stops and forgets what was not sent."""
+        """End a response early: nothing more is sent, and the engine stops and forgets what was not sent
+        (its last step or two were generated but never sent)."""
         was_active = resp.state == "active"
         self._finish(resp, status, reason)
         if self.handle is None:
             return
         self.handle.session.silence()
-        frames = self.responses.engine_frames(resp, resp.frames_sent) if was_active else None
-        if frames is not None:
-            self.handle.session.truncate(frames)
+        if was_active:
+            self.handle.session.truncate_at(resp.first_chunk, resp.frames_sent)
 
     # ----- helpers -----
-    def _input_position(self) -> int:
-        """Input position just after the last buffered sample."""
-        unit = self.rt.codec.frame_size if self.config.input_format == p.TOKENS_FORMAT else 1
-        return self._consumed + self._fifo.size * unit
-
-    def _unit(self) -> int:
-        """Input units per engine step: samples, or codec frames in token mode."""
-        return self._G if self.config.input_format == p.TOKENS_FORMAT else self._step_samples
-
-    def _reset_input(self) -> None:
-        tokens = self.config.input_format == p.TOKENS_FORMAT
-        self._fifo = InputBuffer(self._silence_codes if tokens else np.zeros((), np.float32))
-
     def _session_json(self) -> dict:
         return self.config.to_json(self.id, self.rt.hark_info())
 
@@ -503,6 +494,13 @@ class RealtimeSession:
         return {
             **self.stats,
             "audio_in_s": round(self.stats["audio_in_s"], 2),
-            "duration_s": round(time.monotonic() - self.started_at, 2),
+            "duration_s": round(time.monotonic() - self.input.started_at, 2),
             "responses": dict(self.responses.counts),
         }
+
+
+def _segmenter_config(td: p.TurnDetection | None) -> SegmenterConfig:
+    """The server-VAD settings of a session's turn detection (defaults while it is off)."""
+    if td is None:
+        return SegmenterConfig()
+    return SegmenterConfig(td.threshold, td.prefix_padding_ms, td.silence_duration_ms, td.min_speech_ms)

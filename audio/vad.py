@@ -102,6 +102,11 @@ class SpeechSegmenter:
         self._run_start: float | None = None  # onset of the current above-threshold run
         self._last_voiced = 0.0  # end of the last observation that counted as speech
 
+    @property
+    def onset_pending(self) -> bool:
+        """Speech is heard but has not lasted `min_speech_ms` yet: a start may follow, or it was a blip."""
+        return not self.speaking and self._run_start is not None
+
     def update(self, probability: float, duration_ms: float = WINDOW_MS) -> SpeechEvent | None:
         """Observe `duration_ms` of audio with this speech probability; returns a decision or None."""
         c = self.config

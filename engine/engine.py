@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.kv_cache import CacheState, KVCachePool
+from engine.kv_cache import CacheState, KVCachePool, Segment
 from engine.model import PRESETS, OmniModel
 from engine.sampling import sample
 from engine.session import EngineSession, StepOutput
-from engine.tokenizer import TextTokenizer
+from engine.tokenizer import SPECIAL_IDS, TextTokenizer
 from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,13 @@ class Engine:
         """-> text [B], user_text [B] (greedy), audio [B, K, G] numpy int64 (delay layout)."""
         B, K, G = len(sessions), self.num_codebooks, self.frames_per_step
         gens = [s.generator for s in sessions]
-        text = sample(logits.text[:, -1:], [s.text_sampling for s in sessions], gens)[:, 0]
+        text_logits = logits.text[:, -1:]  # [B, 1, V]
+        starting = torch.tensor([s.starting for s in sessions], device=text_logits.device)
+        if starting.any():  # start_turn(): these rows must say a word now, not PAD, EOS or another special
+            special = torch.zeros(text_logits.shape[-1], dtype=torch.bool, device=text_logits.device)
+            special[list(SPECIAL_IDS)] = True
+            text_logits = text_logits.masked_fill(starting[:, None, None] & special, float("-inf"))
+        text = sample(text_logits, [s.text_sampling for s in sessions], gens)[:, 0]
         user_text = logits.user_text[:, -1].float().argmax(dim=-1)
         audio_logits = logits.audio[:, -1].reshape(B, K * G, -1)
         audio = sample(audio_logits, [s.audio_sampling for s in sessions], gens).view(B, K, G)
@@ -179,20 +185,24 @@ class Engine:
         return F.one_hot(choice, self.config.num_experts).sum(dim=2).cpu().numpy()
 
     @torch.inference_mode()
-    def prefill_context(self, session: EngineSession, tokens: list[int], initial: bool) -> None:
-        """Write context tokens into the session's context slots (runs before its next step)."""
+    def prefill_context(
+        self, session: EngineSession, tokens: list[int], initial: bool, key: str | None = None
+    ) -> None:
+        """Write context tokens into the session's context slots (runs before its next step): its initial
+        context, or an injection, which replaces the earlier one with the same `key`."""
         state = session.cache
         if initial:
-            tokens = tokens[: self.config.max_context]
-            state.segments.append(len(tokens))
+            segments = [Segment(tokens[: self.config.max_context])]
         else:
-            tokens = tokens[: self.cache.make_room(state, len(tokens))]
-            if tokens:
-                state.segments.append(len(tokens))
-        if not tokens:
+            segments, room = self.cache.make_room(state, len(tokens), key)
+            if room > 0:
+                segments.append(Segment(tokens[:room], key))
+        state.segments += segments
+        flat = [t for s in segments for t in s.tokens]
+        if not flat:
             return
-        views, caches = self.cache.plan(self.model, [state], steps=0, context=len(tokens))
-        h = self.model.embed_context(torch.tensor([tokens], device=self.device))
+        views, caches = self.cache.plan(self.model, [state], steps=0, context=len(flat))
+        h = self.model.embed_context(torch.tensor([flat], device=self.device))
         self.model.backbone(h, views, caches)
 
     @torch.inference_mode()

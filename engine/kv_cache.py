@@ -6,8 +6,11 @@ Layout of one layer's cache row (one row per session in a pool tensor [S, C, KVH
     | prefix + injected text, kept always  | audio steps, slot = M + (ring index mod R)    |
 
 Policy when a conversation outgrows the cache (30+ minute sessions run in constant memory):
-- context positions (the session's text context and `inject_text` additions) are never evicted; when the
-  context slots are full the oldest *injected* segment is dropped (the initial context stays);
+- context positions (the session's text context and `inject_text` additions) are never evicted by audio;
+  when the context slots are full the oldest *injected* segment is dropped (the initial context stays),
+  and a segment injected under a key (e.g. "clock") replaces the earlier segment with that key, so
+  refreshed facts do not pile up. The segments after a dropped one are written again, so the context
+  holds exactly what a session that never had the dropped text would hold;
 - audio steps live in a ring: banded layers keep `sliding_window` steps, full layers the most recent
   `context_window` steps (StreamingLLM: the context acts as the attention sink, the recent window follows);
 - the `rollback` spare slots let `truncate` rewind and recompute up to that many steps exactly.
@@ -31,13 +34,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Segment:
+    """Context tokens written together: the session's own context (always first) or one injection."""
+
+    tokens: list[int]
+    key: str | None = None  # a later segment with the same key replaces this one
+
+
+@dataclass
 class CacheState:
     """One session's bookkeeping: which pool row, how many context slots and ring steps are filled."""
 
-    row: int
+    row: int | None = None  # None until the pool hands out a row
     n_context: int = 0
     ring_len: int = 0  # audio steps written so far (ring index of the next one)
-    segments: list[int] = field(default_factory=list)  # lengths of context segments, oldest first
+    segments: list[Segment] = field(default_factory=list)  # context segments in slot order
 
     def reset(self) -> None:
         self.n_context, self.ring_len, self.segments = 0, 0, []
@@ -70,7 +81,8 @@ class KVCachePool:
         self.k: list[Tensor] = []
         self.v: list[Tensor] = []
         self.free: list[int] = []
-        # held by Engine.step for a whole batched step: opening a session may grow (replace) the tensors
+        # held by Engine.step for a whole batched step: handing out a row may grow (replace) the tensors,
+        # so sessions get their row inside the step (EngineSession.apply_controls), not from their caller
         self.lock = threading.RLock()
         self._allocate_rows(sessions)
 
@@ -94,43 +106,59 @@ class KVCachePool:
                 self.v.append(v)
         self.free.extend(range(n - 1, old - 1, -1))  # pop() hands out low rows first
 
-    def open(self) -> CacheState:
-        """A fresh cache row for a new session."""
+    def open(self, state: CacheState | None = None) -> CacheState:
+        """A fresh cache row for a new session (for `state` if given, which must have none yet).
+
+        Takes the lock, so it waits for a batched step in flight: call it from the thread that steps.
+        """
+        state = state or CacheState()
+        if state.row is not None:
+            raise ValueError(f"cache state already has row {state.row}")
         with self.lock:
             if not self.free:
                 self._allocate_rows(2 * self.k[0].shape[0])
-            return CacheState(row=self.free.pop())
+            state.row = self.free.pop()
+        return state
 
     def close(self, state: CacheState) -> None:
-        """Give a session's row back to the pool."""
+        """Give a session's row back to the pool (nothing to do if it never got one)."""
+        if state.row is None:
+            return
         with self.lock:
             self.free.append(state.row)
+        state.row = None
 
     def bytes_per_session(self) -> int:
         """Memory one session's caches take."""
         return sum(2 * t[0].numel() * t.element_size() for t in self.k)
 
-    def make_room(self, state: CacheState, n: int) -> int:
-        """Ensure `n` more context slots are free by dropping the oldest injected segments.
+    def make_room(self, state: CacheState, n: int, key: str | None = None) -> tuple[list[Segment], int]:
+        """Make room for `n` new context tokens: drop the injected segment with the same `key` (if any), then
+        the oldest injected segments until they fit (segment 0, the session's own context, stays).
 
-        Returns how many of the n tokens fit (the rest of the new text is cut with a warning).
+        The context is cut back to where the first dropped segment began. Returns the kept segments that
+        followed it (the caller writes them again: their keys and values attended to the dropped text) and
+        how many of the n tokens fit after them (the rest of the new text is cut with a warning).
         """
-        M = self.config.max_context
-        while state.n_context + n > M and len(state.segments) > 1:
-            self._drop_segment(state, 1)  # segment 0 is the session's own context: kept
-        room = M - state.n_context
+        M, segs = self.config.max_context, state.segments
+        drop = {i for i in range(1, len(segs)) if key is not None and segs[i].key == key}
+        kept = sum(len(s.tokens) for i, s in enumerate(segs) if i not in drop)
+        for i in range(1, len(segs)):
+            if kept + n <= M:
+                break
+            if i not in drop:
+                drop.add(i)
+                kept -= len(segs[i].tokens)
+        room = min(n, M - kept)
         if room < n:
             log.warning("context full (%d slots): %d of %d new tokens dropped", M, n - room, n)
-        return min(n, room)
-
-    def _drop_segment(self, state: CacheState, index: int) -> None:
-        start = sum(state.segments[:index])
-        length = state.segments.pop(index)
-        end = state.n_context
-        for k, v in zip(self.k, self.v, strict=True):
-            for t in (k, v):
-                t[state.row, start : end - length] = t[state.row, start + length : end].clone()
-        state.n_context -= length
+        if not drop:
+            return [], room
+        first = min(drop)
+        rewrite = [s for i, s in enumerate(segs) if i > first and i not in drop]
+        state.segments = segs[:first]
+        state.n_context = sum(len(s.tokens) for s in state.segments)
+        return rewrite, room
 
     def rollback(self, state: CacheState, steps: int) -> None:
         """Forget the last `steps` audio steps (at most `rollback`), so they can be recomputed."""

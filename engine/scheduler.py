@@ -92,10 +92,8 @@ class Scheduler:
         self._pending.clear()
 
     def open(self, context: str = "", sampling: SamplingConfig | None = None) -> SessionHandle:
-        """Register a new session (its context is encoded by the worker before its first step).
-
-        Growing the cache pool waits for the step in flight, so this may block for up to one step.
-        """
+        """Register a new session; never blocks the caller (its cache row is taken and its context encoded
+        by the worker, at its first step)."""
         return SessionHandle(self, self.engine.new_session(context, sampling))
 
     def _submit(self, request: _Request) -> None:

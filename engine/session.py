@@ -1,18 +1,24 @@
 """One conversation's streaming state: its cache row, recent token history, turn state and controls.
 
-Control calls (silence, truncate, inject_text, reset) may come from any thread; they are queued and take
-effect at the start of the session's next step, inside whichever thread runs `Engine.step`.
+Control calls (silence, start_turn, truncate, truncate_at, inject_text, reset) may come from any thread and
+never block; they are queued and take effect at the start of the session's next step, inside whichever
+thread runs `Engine.step`. The session's cache row is taken there too, at its first step.
 
 Control semantics:
-- `silence()`: from the next step the assistant's text is forced to PAD and its audio to silence codes
-  (both are fed back, so the model knows it stopped). The mute lifts once the user's next turn has ended:
-  the model has transcribed at least one user token since the mute and then RESUME_QUIET_STEPS steps
-  passed without one. The model then decides itself when to answer.
-- `truncate(played_frames)`: the current/last assistant turn is cut to the first `played_frames` codec
-  frames (counted from the turn's first audio chunk): later audio becomes silence codes and the monologue
-  from the cut on becomes PAD, and the affected steps (at most `rollback`) are recomputed so the cache
-  holds only what the user heard.
-- `inject_text(text)`: the text becomes extra context positions (see kv_cache.py for what is kept).
+- `silence()`: ends the current turn (`speaking` is False from the next step) and from then on forces the
+  assistant's text to PAD and its audio to silence codes (both are fed back, so the model knows it
+  stopped). The mute lifts once the user's next turn has ended: the model has transcribed at least one
+  user token since the mute and then RESUME_QUIET_STEPS steps passed without one. The model then decides
+  itself when to answer.
+- `start_turn()`: lifts a mute and makes the assistant speak now: unless a turn is in progress, the
+  monologue may not be PAD, EOS or another special token until a word token starts a turn (normally at
+  the very next step, whose output then says `speaking`).
+- `truncate_at(chunk, frame)`: assistant audio from frame `frame` of chunk `chunk` on (chunks as in
+  `StepOutput.chunk`) becomes silence codes and the monologue from that step on becomes PAD; the affected
+  steps (at most `rollback`) are recomputed so the cache holds only what the user heard.
+  `truncate(played_frames)` does the same counting from the current/last turn's first chunk.
+- `inject_text(text, key)`: the text becomes extra context positions (see kv_cache.py for what is kept);
+  with a key it replaces the text injected earlier under that key (e.g. a refreshed clock line).
 - `reset()`: an empty conversation with the session's original context.
 """
 
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.kv_cache import CacheState
 from engine.sampling import StreamSampling, make_generator
 from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, TOOL_ID
 
@@ -46,6 +53,7 @@ class StepOutput:
     text_piece: str  # decoded text of that token ("" for PAD/specials and tool-line tokens)
     user_text_piece: str  # user-transcript text produced this step ("" if none)
     audio_codes: np.ndarray  # int64 [K, G]: assistant chunk to decode and play now (delays undone)
+    chunk: int  # index of that chunk on the session's audio timeline (step - max delay; < 0: before it)
     speaking: bool  # the assistant is producing a turn (not silence)
     turn_ended: bool  # EOS_ID was emitted this step (outside a tool line)
     tool_call: dict | None  # {"name": ..., "arguments": {...}} when a tool line completed
@@ -68,7 +76,7 @@ class EngineSession:
     def __init__(self, engine: Engine, context: str, sampling: SamplingConfig):
         cfg = engine.config
         self.engine, self.context, self.sampling = engine, context, sampling
-        self.cache = engine.cache.open()
+        self.cache = CacheState()  # its pool row is taken at the first step, in the stepping thread
         self.text_sampling = StreamSampling(sampling.text_temperature, 0, sampling.top_p)
         self.audio_sampling = StreamSampling(sampling.audio_temperature, sampling.audio_top_k, sampling.top_p)
         self.delays = np.array(cfg.audio_delays)
@@ -80,28 +88,41 @@ class EngineSession:
         self._pending: list[tuple[str, object]] = []
         self._closed = False
         self._clear()
-        self._queue("context", (engine.tokenizer.encode_context(context), True))
+        self._queue("context", (engine.tokenizer.encode_context(context), True, None))
 
     # ----- controls (any thread) -----
     def silence(self) -> None:
-        """Barge-in: from the next step emit silence/PAD until the user's next turn ends."""
+        """Barge-in: end the current turn and emit silence/PAD from the next step until the user's next turn
+        ends."""
         self._queue("silence", None)
+
+    def start_turn(self) -> None:
+        """Speak now: lift a mute and make the next monologue token a word (unless a turn is in progress)."""
+        self._queue("start_turn", None)
 
     def truncate(self, played_frames: int) -> None:
         """Cut the assistant's current/last turn to the `played_frames` codec frames the user heard."""
         if played_frames < 0:
             raise ValueError(f"played_frames must be >= 0, got {played_frames}")
-        self._queue("truncate", played_frames)
+        self._queue("truncate", (None, played_frames))
 
-    def inject_text(self, text: str) -> None:
-        """Add text context (omni input) before the next step."""
-        self._queue("context", (self.engine.tokenizer.encode_context(text), False))
+    def truncate_at(self, chunk: int, frame: int = 0) -> None:
+        """Cut the assistant's audio `frame` codec frames after the start of chunk `chunk` (a
+        `StepOutput.chunk`): what follows was not heard and is erased from the context."""
+        if frame < 0:
+            raise ValueError(f"frame must be >= 0, got {frame}")
+        self._queue("truncate", (chunk, frame))
+
+    def inject_text(self, text: str, key: str | None = None) -> None:
+        """Add text context (omni input) before the next step; it replaces the text last injected under
+        the same `key` (None: always added)."""
+        self._queue("context", (self.engine.tokenizer.encode_context(text), False, key))
 
     def reset(self) -> None:
         """Start over: empty conversation, original context, same sampling seed."""
         with self._lock:
             self._pending = [("reset", None)]
-        self._queue("context", (self.engine.tokenizer.encode_context(self.context), True))
+        self._queue("context", (self.engine.tokenizer.encode_context(self.context), True, None))
 
     def close(self) -> None:
         """Give the cache back to the engine; the session cannot step afterwards."""
@@ -121,7 +142,8 @@ class EngineSession:
         self.muted = self.heard_user = False
         self.quiet_steps = 0
         self.in_turn = False
-        self.turn_start_chunk: int | None = None
+        self.starting = False  # start_turn(): the monologue must start a turn with a word
+        self.turn_start_chunk: int | None = None  # chunk where the current/last turn's audio starts
         self._cut_before = 0  # chunks before this index are final (truncate silenced some of them)
         self._tool: list[int] | None = None
         self.stats = {"steps": 0, "expert_usage": None, "context_slots": 0, "cached_steps": 0, "muted": False}
@@ -131,6 +153,8 @@ class EngineSession:
         """Run the queued controls in order (may run small forwards: context prefill, replay)."""
         if self._closed:
             raise RuntimeError("session is closed")
+        if self.cache.row is None:
+            self.engine.cache.open(self.cache)
         with self._lock:
             pending, self._pending = self._pending, []
         for kind, arg in pending:
@@ -138,11 +162,17 @@ class EngineSession:
                 self._clear()
             elif kind == "silence":
                 self.muted, self.heard_user, self.quiet_steps = True, False, 0
+                self.in_turn, self.starting, self._tool = False, False, None
+            elif kind == "start_turn":
+                self.muted, self.starting = False, not self.in_turn
             elif kind == "context":
-                tokens, initial = arg
-                self.engine.prefill_context(self, tokens, initial)
+                tokens, initial, key = arg
+                self.engine.prefill_context(self, tokens, initial, key)
             elif kind == "truncate":
-                self._truncate(arg)
+                chunk, frame = arg
+                start = self.turn_start_chunk if chunk is None else chunk
+                if start is not None:
+                    self._truncate(start * self.engine.frames_per_step + frame)
 
     def step_inputs(self, t: int) -> tuple[int, int, np.ndarray]:
         """Inputs of step t from history: (previous text, previous transcript, delayed asst codes [K, G])."""
@@ -174,7 +204,15 @@ class EngineSession:
         self._update_stats(usage)
         speaking = self.in_turn or bool((chunk[0] != self.silence_codes[0]).any())
         return StepOutput(
-            t, text, piece, self.engine.tokenizer.piece(user_text), chunk, speaking, turn_ended, tool_call
+            t,
+            text,
+            piece,
+            self.engine.tokenizer.piece(user_text),
+            chunk,
+            t - int(self.delays.max()),
+            speaking,
+            turn_ended,
+            tool_call,
         )
 
     def _emitted_chunk(self, t: int) -> np.ndarray:
@@ -215,7 +253,7 @@ class EngineSession:
                 self._tool.append(text)
                 return "", False, None
             if not self.in_turn:  # a word's audio starts one step after its first text token
-                self.in_turn, self.turn_start_chunk = True, t + 1
+                self.in_turn, self.starting, self.turn_start_chunk = True, False, t + 1
         return self.engine.tokenizer.piece(text), False, None
 
     def _parse_tool(self, tokens: list[int]) -> dict:
@@ -238,12 +276,11 @@ class EngineSession:
         s["cached_steps"] = min(self.cache.ring_len, self.engine.config.context_window)
         s["muted"] = self.muted
 
-    def _truncate(self, played_frames: int) -> None:
-        """Rewrite the history after the cut and recompute the steps whose inputs changed."""
-        if self.turn_start_chunk is None:
-            return
+    def _truncate(self, frame: int) -> None:
+        """Silence the assistant's audio from absolute codec frame `frame` on, rewrite the history after the
+        cut and recompute the steps whose inputs changed."""
         G, cfg = self.engine.frames_per_step, self.engine.config
-        cut_chunk, cut_frame = divmod(self.turn_start_chunk * G + played_frames, G)
+        cut_chunk, cut_frame = divmod(max(0, frame), G)
         if cut_chunk >= self.step:
             return  # nothing unheard has been generated yet
         if cut_chunk + 1 < self.step - cfg.rollback:

@@ -11,7 +11,6 @@ import pytest
 
 from app import events as ev
 from app import protocol as p
-from app.media import InputBuffer
 from app.responses import Responses
 
 
@@ -194,21 +193,6 @@ def test_error_and_response_events_have_the_ga_fields():
     done = ev.response_object("resp_1", "cancelled", [], "turn_detected")
     assert done["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
     assert ev.response_object("resp_1", "completed", [])["status_details"] is None
-
-
-def test_input_buffer_pops_pads_and_drops():
-    """The buffer hands out chunks across appends, pads with silence, and drops its newest audio."""
-    buf = InputBuffer(np.zeros((), np.float32))
-    buf.push(np.arange(3, dtype=np.float32))
-    buf.push(np.arange(3, 8, dtype=np.float32))
-    np.testing.assert_array_equal(buf.pop(4), [0, 1, 2, 3])
-    buf.drop_tail(2)
-    assert buf.size == 2
-    np.testing.assert_array_equal(buf.pop(4, pad=True), [4, 5, 0, 0])
-    codes = InputBuffer(np.array([7, 8]))
-    codes.push(np.ones((2, 3), np.int64))
-    codes.pad_to(4)
-    np.testing.assert_array_equal(codes.pop(4), [[1, 1, 1, 7], [1, 1, 1, 8]])
 
 
 def test_tool_call_becomes_function_call_events():

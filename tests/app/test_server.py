@@ -78,7 +78,7 @@ async def test_spoken_question_gets_audio_and_transcripts(serve, question):
     assert done["response"]["status"] == "incomplete"
     assert done["response"]["status_details"]["reason"] == "max_output_tokens"
     assert metrics["response_id"] == rid and metrics["steps"] == 12
-    assert set(metrics["stages_ms"]) == {"analyse", "engine", "decode", "total"}
+    assert set(metrics["stages_ms"]) == {"encode", "engine", "decode", "total"}
 
 
 async def test_barge_in_cancels_within_one_chunk(serve, question):

@@ -49,6 +49,9 @@ def test_segmenter_ignores_blips_and_reports_padded_start_and_stop():
     seg = SpeechSegmenter(config)
     blips = [0.0] * 10 + [0.9] * 3 + [0.0] * 5 + [0.9] * 3 + [0.0] * 5
     assert _run(seg, blips) == []
+    blip = SpeechSegmenter(config)
+    pending = [(blip.update(p, 10.0), blip.onset_pending)[1] for p in [0.9, 0.9, 0.0]]
+    assert pending == [True, True, False]  # a start might follow until the blip ends
     speech = [0.9] * 10 + [0.4] * 3 + [0.9] * 2 + [0.0] * 10  # 0.4 stays above the exit threshold 0.35
     events = _run(seg, speech)
     assert [(e.kind, e.audio_ms) for _, e in events] == [("started", 260 - 30), ("stopped", 410)]

@@ -1,6 +1,8 @@
 """The continuous-batching scheduler: same tokens as stepping alone, fair batches, clean join/leave."""
 
 import asyncio
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -61,10 +63,36 @@ async def test_closed_handle_releases_its_cache_and_refuses_steps(engine):
         a.close()
         await b.step(codes_for(1, 1)[0])  # one more iteration: the worker releases a's row
         c = scheduler.open()
-        assert c.session.cache.row == row
         with pytest.raises(RuntimeError):
             await a.step(codes_for(0, 1)[0])
         assert (await c.step(codes_for(2, 1)[0])).step == 0
+        assert c.session.cache.row == row
+
+
+async def test_open_does_not_wait_for_a_step_in_flight(engine):
+    """open() returns at once while a batched step holds the cache lock; the session steps afterwards."""
+    async with Scheduler(engine) as scheduler:
+        while engine.cache.free:  # use every row, so the next session must grow the pool
+            await scheduler.open().step(codes_for(0, 1)[0])
+        rows = engine.cache.k[0].shape[0]
+        held, release = threading.Event(), threading.Event()
+
+        def long_step() -> None:
+            with engine.cache.lock:
+                held.set()
+                release.wait(5)
+
+        blocker = threading.Thread(target=long_step)
+        blocker.start()
+        held.wait(5)
+        t0 = time.monotonic()
+        handle = scheduler.open("a new session")
+        opened_s = time.monotonic() - t0
+        release.set()
+        blocker.join()
+        assert opened_s < 0.5
+        assert (await handle.step(codes_for(1, 1)[0])).step == 0
+        assert handle.session.cache.row >= rows and engine.cache.k[0].shape[0] == 2 * rows
 
 
 async def test_engine_errors_reach_the_caller_and_worker_survives(engine):

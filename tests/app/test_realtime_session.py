@@ -1,0 +1,151 @@
+"""Session behaviour that rests on the engine's control hooks: response.create makes the engine speak,
+barge-in does not wait for the engine, truncation lands where the client stopped playing, the clock line
+stays current. Real server on port 0, tiny untrained engine, small random codec."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import Client, pcm16
+
+from app.server import ServerConfig, running_server
+from audio.tts import Voice, synthesize
+from engine.engine import Engine
+from engine.tokenizer import PAD_ID
+
+NO_VAD = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+
+
+@pytest.fixture(scope="module")
+def quiet_models(models):
+    """(Engine, Codec) whose engine never speaks on its own (its text and audio logits all tie: PAD and
+    silence), so only start_turn can make it talk."""
+    engine = Engine.random("tiny", seed=3)
+    with torch.no_grad():
+        engine.model.text_head.weight.zero_()
+        engine.model.audio_head.frames.weight.zero_()
+    return engine, models[1]
+
+
+def engine_session(server):
+    return next(iter(server.sessions.values())).handle.session
+
+
+async def test_response_create_makes_a_silent_engine_speak(quiet_models):
+    """response.create: the engine starts a turn at the step after the input it was sent after."""
+    config = ServerConfig(port=0, seed=0)
+    async with running_server(config, *quiet_models) as server, Client.connect(server) as c:
+        await c.send("session.update", session={**NO_VAD, "max_output_tokens": 4})
+        await c.append(pcm16(np.zeros(4 * 1280, np.float32)))
+        await c.send("input_audio_buffer.commit")
+        await c.send("response.create")
+        done = await c.until("response.done", timeout=6)
+        session = engine_session(server)
+    assert done["response"]["status"] == "incomplete"  # it spoke for all max_output_tokens steps
+    assert len(c.of("response.output_audio.delta")) == 4
+    assert session.turn_start_chunk == 4 + 1  # its first word came at the step after the 4 input chunks
+
+
+async def test_barge_in_does_not_wait_for_the_engine(serve, question, models):
+    """Server VAD runs as audio arrives: speech cancels the response while the engine cannot step."""
+    engine, _ = models
+    async with serve() as server, Client.connect(server) as c:
+        td = {"type": "server_vad", "create_response": False, "min_speech_ms": 64}
+        await c.send("session.update", session={"audio": {"input": {"turn_detection": td}}})
+        await c.send("response.create")
+        await c.until("response.output_audio.delta")
+        held, release = threading.Event(), threading.Event()
+
+        def stall_engine() -> None:
+            with engine.cache.lock:  # what a long batched step does
+                held.set()
+                release.wait(10)
+
+        staller = threading.Thread(target=stall_engine)
+        staller.start()
+        try:
+            held.wait(5)
+            steps = engine_session(server).step
+            await c.append(pcm16(question))
+            done = await c.until("response.done", timeout=5)
+            assert engine_session(server).step <= steps + 1  # the engine did not get to hear the speech
+        finally:
+            release.set()
+            staller.join()
+    assert done["response"]["status_details"]["reason"] == "turn_detected"
+
+
+async def test_item_truncate_cuts_the_engine_where_the_client_stopped(serve):
+    """conversation.item.truncate: the engine keeps the monologue before the played position, PAD after."""
+    async with serve() as server, Client.connect(server) as c:
+        await c.send("session.update", session={**NO_VAD, "max_output_tokens": 8})
+        await c.send("response.create")
+        done = await c.until("response.done")
+        rs = next(iter(server.sessions.values()))
+        session = rs.handle.session
+        h = session.history
+        item = done["response"]["output"][0]["id"]
+        first = rs.responses._items[item].first_chunk
+        spoken = [int(h.text[s % h.size]) for s in range(session.step)]
+        await c.send("conversation.item.truncate", item_id=item, content_index=0, audio_end_ms=200)
+        await c.until("conversation.item.truncated")
+        steps = session.step
+        await c.append(pcm16(np.zeros(1280, np.float32)))  # one more step applies the queued control
+        deadline = time.monotonic() + 5
+        while session.step == steps and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        after = [int(h.text[s % h.size]) for s in range(steps)]
+    cut_chunk = (first * 4 + 15) // 4  # 200 ms = 15 frames into the response
+    assert after[:cut_chunk] == spoken[:cut_chunk]
+    assert any(t != PAD_ID for t in spoken[cut_chunk:]) and all(t == PAD_ID for t in after[cut_chunk:])
+
+
+async def test_clock_line_is_refreshed_at_each_user_turn(serve):
+    """A new minute reaches the engine at the next commit, replacing the old clock line (not adding one)."""
+    now = ["time one"]
+    async with serve() as server, Client.connect(server) as c:
+        server.runtime.clock = lambda: now[0]
+        await c.send("session.update", session=NO_VAD)
+        for line in ("time one", "time two"):
+            now[0] = line
+            await c.append(pcm16(np.zeros(2 * 1280, np.float32)))
+            await c.send("input_audio_buffer.commit")
+            await c.until("conversation.item.input_audio_transcription.completed")
+        session = engine_session(server)
+        segments = session.cache.segments
+        tokens = session.engine.tokenizer.encode_context("time two")
+    assert [s.key for s in segments].count("clock") == 1
+    assert next(s for s in segments if s.key == "clock").tokens == tokens
+
+
+async def test_response_pauses_while_speech_may_be_starting_and_resumes_after_a_blip(serve):
+    """Speech shorter than min_speech_ms holds the response's deltas, then they all go out and it goes on."""
+    hum = synthesize("hm", Voice("espeak-ng", "en-us+m1"))  # one ~0.5 s run of speech for silero
+    async with serve() as server, Client.connect(server) as c:
+        td = {"type": "server_vad", "create_response": False, "min_speech_ms": 1500}
+        session = {"max_output_tokens": 40, "audio": {"input": {"turn_detection": td}}}
+        await c.send("session.update", session=session)
+        await c.send("response.create")
+        arrivals = []
+
+        async def receive() -> dict:
+            while True:
+                event = await c.until(lambda e: e["type"] in ("response.output_audio.delta", "response.done"))
+                if event["type"] == "response.done":
+                    return event
+                arrivals.append(time.monotonic())
+
+        receiver = asyncio.create_task(receive())
+        audio = np.concatenate([np.zeros(12000, np.float32), hum, np.zeros(36000, np.float32)])
+        for start in range(0, len(audio), 960):  # real-time pace, 40 ms packets
+            await c.append(pcm16(audio[start : start + 960]))
+            await asyncio.sleep(0.04)
+        done = await asyncio.wait_for(receiver, 20)
+    assert not c.of("input_audio_buffer.speech_started")
+    assert done["response"]["status"] == "incomplete" and len(c.of("response.output_audio.delta")) == 40
+    assert max(np.diff(arrivals)) > 0.35  # held while the voice lasted, then released at once
