@@ -9,6 +9,8 @@ time of the interruption's first voiced sample (its onset):
 
     onset -> last audio     arrival of the response's last audio message (after it, the player is silent)
     onset -> done           arrival of `response.done` (status cancelled, reason turn_detected)
+    onset -> speech_started when a player that flushes on `input_audio_buffer.speech_started` goes quiet
+    onset -> playback end   when a player that plays out everything it received goes quiet
 
 Truncation check: the client's simulated player (app/bench/playback.py) plays the audio as it arrives and
 stops when `input_audio_buffer.speech_started` arrives (what a Realtime client does); the client then sends
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from app.bench import stats
 from app.bench.client import TOKENS, Arrival, RealtimeClient, Said, load_client_codec, packet_samples
-from app.bench.playback import SAMPLE_RATE, first_sound, played_samples
+from app.bench.playback import SAMPLE_RATE, first_sound, played_samples, start_times
 from app.bench.profile import format_profile
 from app.bench.questions import Utterance, held_out_questions
 from app.bench.server_process import Target, TargetConfig, check_modes, measuring
@@ -143,7 +145,7 @@ async def _turn(
         lambda a: a.type == "hark.metrics" and a.response_id == rid, config.turn_timeout_s, start
     )
     record["server_onset_to_cancel_ms"] = metrics.event["latency_ms"].get("speech_onset_to_cancel")
-    record.update(await _truncate(client, rid, audio, first.t, start, config.turn_timeout_s))
+    record.update(await _truncate(client, rid, audio, first.t, onset, config.turn_timeout_s))
     return record
 
 
@@ -170,15 +172,17 @@ async def _interrupt(
 
 
 async def _truncate(
-    client: RealtimeClient, rid: str, audio: list[Arrival], since: float, start: int, timeout: float
+    client: RealtimeClient, rid: str, audio: list[Arrival], since: float, onset: float, timeout: float
 ) -> dict:
-    """Stop the simulated player at speech_started, send what it played, check the server's confirmation."""
-    started = [a for a in client.log[start:] if a.type == "input_audio_buffer.speech_started" and a.t > since]
+    """Stop the simulated player at speech_started (the first after `since`), send what it played, check the
+    server's confirmation; also when a player would fall silent, measured from the interruption's `onset`."""
+    started = [a for a in client.log if a.type == "input_audio_buffer.speech_started" and a.t > since]
     done = client.events("response.done", rid)[-1]
     stop = started[0].t if started else done.t
     chunks = [a.chunk for a in audio]
     played, received = played_samples(chunks, stop), sum(c.samples for c in chunks)
     played_ms = int(1000 * played / SAMPLE_RATE)
+    ends_at = start_times(chunks)[-1] + chunks[-1].samples / SAMPLE_RATE  # a player that never flushes
     item = next(
         a for a in client.events("response.output_item.added", rid) if a.event["item"]["type"] == "message"
     )
@@ -194,6 +198,8 @@ async def _truncate(
     )
     confirmed = reply.event.get("audio_end_ms") if reply.type != "error" else None
     return {
+        "onset_to_speech_started_ms": round(1000 * (stop - onset), 1),  # a player flushing on it is quiet
+        "onset_to_playback_end_ms": round(1000 * (ends_at - onset), 1),  # one playing all it received
         "played_ms": played_ms,
         "received_ms": round(1000 * received / SAMPLE_RATE, 1),
         "unplayed_ms": round(1000 * (received - played) / SAMPLE_RATE, 1),
@@ -216,6 +222,8 @@ def _summarise(turns: list[dict]) -> dict:
         "errors": sum("error" in t for t in turns),
         "onset_to_last_audio_ms": stats.summary([t["onset_to_last_audio_ms"] for t in cut]),
         "onset_to_done_ms": stats.summary([t["onset_to_done_ms"] for t in cut]),
+        "onset_to_speech_started_ms": stats.summary([t["onset_to_speech_started_ms"] for t in cut]),
+        "onset_to_playback_end_ms": stats.summary([t["onset_to_playback_end_ms"] for t in cut]),
         "server_onset_to_cancel_ms": stats.summary([t["server_onset_to_cancel_ms"] for t in cut]),
         "unplayed_ms": stats.summary([t["unplayed_ms"] for t in cut]),
         "truncate_ok": sum(bool(t.get("truncate_ok")) for t in cut),

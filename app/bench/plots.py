@@ -77,13 +77,15 @@ def latency_figure(report: dict, path: Path) -> Path:
 
 
 def bargein_figure(report: dict, path: Path) -> Path:
-    """Histograms of speech onset -> last assistant audio, and -> response.done (cancelled)."""
+    """Histograms of speech onset -> last assistant audio received, -> the end of its playback (a client
+    that does not flush), and -> response.done (cancelled)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     series = {}
     for mode, r in report["modes"].items():
         cut = [t for t in r["turns"] if t.get("interrupted")]
         series[f"{mode} onset -> last audio"] = [t["onset_to_last_audio_ms"] for t in cut]
+        series[f"{mode} onset -> playback end"] = [t["onset_to_playback_end_ms"] for t in cut]
         series[f"{mode} onset -> response.done"] = [t["onset_to_done_ms"] for t in cut]
     _histogram(ax, series, "ms after the user's speech onset", {"p95 target": 150}, by_mode=False)
     ax.set_title("barge-in: how fast the assistant goes quiet")

@@ -79,7 +79,10 @@ def test_bargein_smoke(server_url, tmp_path, capsys):
     assert result["interrupted"] >= 1 and result["errors"] == 0
     for turn in (t for t in result["turns"] if t["interrupted"]):
         assert turn["status"] == "cancelled" and turn["reason"] == "turn_detected"
-        assert 0 < turn["onset_to_last_audio_ms"] < 3000 and 0 < turn["onset_to_done_ms"] < 3000
+        # the last audio may precede the onset: VAD can cancel before the engine's next step is due
+        assert -200 < turn["onset_to_last_audio_ms"] < 3000 and 0 < turn["onset_to_done_ms"] < 3000
+        assert turn["onset_to_playback_end_ms"] > turn["onset_to_last_audio_ms"]  # the last chunk still plays
+        assert turn["onset_to_speech_started_ms"] > 0
         assert sane(turn["server_onset_to_cancel_ms"])
         assert turn["truncate_ok"] and turn["truncated_ms"] == turn["played_ms"] <= turn["received_ms"]
     assert result["truncate_ok"] == result["interrupted"]
