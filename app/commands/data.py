@@ -47,6 +47,9 @@ def run_synth(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise HarkError(str(e)) from e
     elapsed = time.perf_counter() - start
+    if config.speech_only:
+        print(f"cached the speech of {config.dialogues} dialogues under {config.cache} in {elapsed:.0f} s")
+        return 0
     hours = sum(line["duration"] for line in lines) / 3600
     print(
         f"wrote {len(lines)} dialogues ({hours:.2f} h of audio) to {config.out} in {elapsed:.0f} s "

@@ -22,3 +22,10 @@ class SynthConfig:
     cache: str = field(default="data/cache", metadata={"help": "cache folder for speech and codes"})
     tokenizer: str = field(default=str(DEFAULT_PATH), metadata={"help": "SentencePiece model"})
     interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})
+    speech_only: bool = field(
+        default=False,
+        metadata={
+            "help": "only synthesize and cache the utterances (no codec, no dataset): the slow TTS part can "
+            "run while the codec still trains"
+        },
+    )

@@ -88,15 +88,18 @@ class _Worker:
         torch.set_num_threads(1)  # parallelism comes from the worker processes
         self.config = config
         self.cache = Path(config.cache)
-        self.handle = handle or open_codec(config.codec)
+        self.handle = None if config.speech_only else handle or open_codec(config.codec)
         self.tokenizer = TextTokenizer.load(config.tokenizer)
 
     def dialogue(self, index: int) -> dict:
-        """Make dialogue `index`, write its .npz; returns its manifest line."""
+        """Make dialogue `index`, write its .npz; returns its manifest line (only its speech and {} with
+        `speech_only`)."""
         config, split = self.config, split_of(index, self.config)
         plan = plan_dialogue(config.seed * 1_000_003 + index, split, config.interruption_rate)
         questions = [[cached_speech(p, plan.voice, self.cache) for p in t.parts] for t in plan.turns]
         answers = [cached_speech(t.exchange.answer, ASSISTANT_VOICE, self.cache) for t in plan.turns]
+        if config.speech_only:
+            return {}
         timeline = layout(plan, questions, answers)
         key = f"v{FORMAT_VERSION}-{plan.content_hash()}"
         user, _assistant = render(timeline, plan.augment, seed=plan.seed)
@@ -160,8 +163,10 @@ def synthesize_dataset(config: SynthConfig, progress: bool = True) -> list[dict]
             for line in pool.imap(_run_one, indices, chunksize=4):
                 lines.append(line)
                 bar.update()
-        handle = open_codec(config.codec)
+        handle = None if config.speech_only else open_codec(config.codec)
     bar.close()
+    if config.speech_only:
+        return []
     with open(out / "manifest.jsonl", "w") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)
     _write_summary(config, handle, lines)

@@ -1,5 +1,6 @@
 """Dialogue synthesis end to end with real espeak-ng/flite/festival and a small random codec."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -226,6 +227,21 @@ def test_synthesize_dataset_writes_manifest_and_summary(tmp_path):
     assert summary["codec_id"].startswith("random")
     manifest = [json.loads(x) for x in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
     assert manifest == lines and (tmp_path / "ds" / lines[0]["file"]).is_file()
+
+
+def test_speech_only_fills_the_speech_cache_and_writes_no_dataset(tmp_path):
+    """--speech-only synthesizes every utterance (no codec); the full run afterwards synthesizes nothing."""
+    cache = tmp_path / "cache"
+    config = SynthConfig(out=str(tmp_path / "ds"), dialogues=2, jobs=1, cache=str(cache), speech_only=True)
+    assert synthesize_dataset(config, progress=False) == []
+    assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())
+    cached = sorted(cache.glob("speech/*/*.npz"))
+    assert cached
+    mtimes = [f.stat().st_mtime_ns for f in cached]
+    worker = _Worker(dataclasses.replace(config, speech_only=False), small_codec())
+    worker.dialogue(0), worker.dialogue(1)
+    assert sorted(cache.glob("speech/*/*.npz")) == cached  # every utterance came from the cache
+    assert [f.stat().st_mtime_ns for f in cached] == mtimes
 
 
 def test_show_prints_turns_and_aligned_streams(dataset, capsys):
