@@ -49,7 +49,9 @@ def py_spy() -> str:
     local = Path(sys.executable).with_name("py-spy")
     found = str(local) if local.exists() else shutil.which("py-spy")
     if not found:
-        raise HarkError("--profile needs py-spy: pip install py-spy (into hark's .venv)")
+        raise HarkError(
+            "--profile needs py-spy: pip install -e .[dev] (or pip install py-spy into hark's .venv)"
+        )
     return found
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import pcm16
 from openai import AsyncOpenAI
 from openai.types.realtime import (
     ResponseAudioDeltaEvent,
@@ -13,6 +12,7 @@ from openai.types.realtime import (
     ResponseDoneEvent,
     SessionUpdatedEvent,
 )
+from wsclient import pcm16
 
 
 async def test_openai_realtime_client_round_trip(serve, question):

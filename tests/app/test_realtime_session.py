@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import Client, pcm16
+from wsclient import Client, pcm16
 
 from app.server import ServerConfig, running_server
 from audio.tts import Voice, synthesize

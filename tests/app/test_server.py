@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import websockets
-from conftest import Client, pcm16
+from wsclient import Client, pcm16
 
 from app import protocol as p
 from engine.tokenizer import PAD_ID

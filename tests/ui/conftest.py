@@ -1,5 +1,5 @@
 """Fixtures for the talk client tests: the untrained tiny engine and random codec (as `hark serve` builds them
-for tests), a spoken question as a WAV file, and a factory of talk clients."""
+for tests, in tests/conftest.py), the spoken question as a WAV file, and a factory of talk clients."""
 
 from __future__ import annotations
 
@@ -8,36 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from app.commands.serve import ModelChoice, load_models
-from audio.tts import Voice, synthesize
 from audio.wavio import write_wav
 from ui.audio_io import AudioIO, AudioSpec
 from ui.client import TalkClient, TalkConfig
 from ui.transport import EmbeddedConnector
 
-QUESTION = "what is seventeen plus five"
 LEAD_IN_S = 1.0  # silence before the question: the untrained assistant starts talking at once
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The machine's two cores are shared: keep torch on one thread."""
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def models():
-    """(Engine, Codec): Engine.random("tiny") and the small random codec of `hark serve --codec random`."""
-    torch.set_num_threads(1)
-    return load_models(ModelChoice(engine="random:tiny", codec="random"))
-
-
-@pytest.fixture(scope="session")
-def question() -> np.ndarray:
-    """The spoken question (espeak-ng), float32 24 kHz."""
-    return synthesize(QUESTION, Voice("espeak-ng", "en-us+m1"))
 
 
 @pytest.fixture(scope="session")
