@@ -262,13 +262,20 @@ def current_time_context() -> str:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    config: ServerConfig, engine: Engine, codec: Codec, max_batch: int = 16, workers: int = 2
+    config: ServerConfig,
+    engine: Engine,
+    codec: Codec,
+    max_batch: int = 16,
+    workers: int = 2,
+    batch_window_s: float = 0.0,
 ) -> AsyncIterator[HarkServer]:
-    """Start the scheduler, the codec/VAD worker threads and the server; stop them all on exit."""
+    """Start the scheduler, the codec/VAD worker threads and the server; stop them all on exit.
+
+    `max_batch` and `batch_window_s` configure the engine Scheduler."""
     config.check()
     vad = await asyncio.to_thread(SileroVad)
     with ThreadPoolExecutor(workers, thread_name_prefix="hark-audio") as executor:
-        async with Scheduler(engine, max_batch=max_batch) as scheduler:
+        async with Scheduler(engine, max_batch=max_batch, window_s=batch_window_s) as scheduler:
             runtime = SessionRuntime(
                 engine,
                 codec,

@@ -23,7 +23,7 @@ from engine.model import PRESETS, OmniModel
 from engine.sampling import sample
 from engine.session import EngineSession, StepOutput
 from engine.tokenizer import SPECIAL_IDS, TextTokenizer
-from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model
+from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,11 @@ class Engine:
     Args:
         model: an OmniModel (its dtype and device are used for the caches too).
         tokenizer: the TextTokenizer the model was trained with.
+        codec_id: the codec whose tokens the model was trained on (a prefix of its weights' sha256, or
+            "random<seed>-..." for the random codec); None when unknown (untrained engines).
     """
 
-    def __init__(self, model: OmniModel, tokenizer: TextTokenizer):
+    def __init__(self, model: OmniModel, tokenizer: TextTokenizer, codec_id: str | None = None):
         cfg = model.config
         if tokenizer.vocab_size > cfg.text_vocab_size:
             raise ValueError(
@@ -82,6 +84,7 @@ class Engine:
         self.model = model.eval()
         self.config = cfg
         self.tokenizer = tokenizer
+        self.codec_id = codec_id
         self.num_codebooks = cfg.num_codebooks
         self.frames_per_step = cfg.frames_per_step
         self.step_seconds = cfg.frames_per_step * FRAME_SIZE / SAMPLE_RATE
@@ -97,7 +100,8 @@ class Engine:
         folder = Path(path) if path is not None else DEFAULT_DIR
         model = load_model(folder, resolve_dtype(dtype))
         tok_file = folder / TOKENIZER_FILE
-        return cls(model, TextTokenizer.load(tok_file if tok_file.is_file() else None))
+        tokenizer = TextTokenizer.load(tok_file if tok_file.is_file() else None)
+        return cls(model, tokenizer, read_meta(folder).get("codec_id"))
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, dtype: str = "float32") -> Engine:

@@ -1,9 +1,19 @@
-"""Continuous batching for the service: one worker thread steps every session that has a chunk waiting.
+"""Continuous batching for the service: one worker thread steps the sessions' waiting chunks together.
 
 Each worker iteration takes at most one pending step per session (oldest first, up to `max_batch`) and
 runs them as one `Engine.step`, so no session can delay another by more than one step; sessions join and
 leave between iterations. Results go back to the asyncio loop with `call_soon_threadsafe`, so awaiting a
 step never blocks the loop.
+
+Real-time clients send their chunks at unrelated phases of the step period, so stepping whatever is
+pending at once runs most steps alone. `window_s` > 0 gathers instead: the worker waits until every
+active session (one that stepped within the last two periods) has a chunk pending, or until the oldest
+pending chunk has waited `window_s`; a lone session never waits, and a session that goes quiet delays the
+others by one window at most. Measured with the untrained CPU engine (docs/performance.md): a 53 ms
+window steps 4-8 token-mode sessions on 30-40 % less CPU, but every step waits longer, so the output lags
+more, and PCM sessions, whose encode -> step -> decode runs chunk after chunk, fall behind at 3 sessions,
+which keep real time without it. Token mode held 10 sessions either way, the server using ~1.2 of the 2
+cores when it fell behind, so engine batches are not what limits it. Hence the default 0.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -29,6 +40,7 @@ class _Request:
     codes: np.ndarray  # [K, G]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    queued_at: float = 0.0  # time.monotonic() at submit
 
 
 class SessionHandle:
@@ -61,13 +73,17 @@ class Scheduler:
     Args:
         engine: the shared Engine.
         max_batch: most sessions stepped together (more wait for the next iteration, oldest first).
+        window_s: longest a pending chunk waits for the other active sessions' chunks (0: step whatever is
+            pending at once).
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 16):
+    def __init__(self, engine: Engine, max_batch: int = 16, window_s: float = 0.0):
         self.engine = engine
         self.max_batch = max_batch
+        self.window_s = window_s
         self._cv = threading.Condition()
         self._pending: deque[_Request] = deque()
+        self._last_submit: dict[SessionHandle, float] = {}  # open handles -> their latest submit time
         self._closing: list[SessionHandle] = []
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -98,6 +114,7 @@ class Scheduler:
 
     def _submit(self, request: _Request) -> None:
         with self._cv:
+            request.queued_at = self._last_submit[request.handle] = time.monotonic()
             self._pending.append(request)
             self._cv.notify()
 
@@ -105,6 +122,7 @@ class Scheduler:
         with self._cv:
             dropped = [r for r in self._pending if r.handle is handle]
             self._pending = deque(r for r in self._pending if r.handle is not handle)
+            self._last_submit.pop(handle, None)
             self._closing.append(handle)
             self._cv.notify()
         for request in dropped:
@@ -119,10 +137,19 @@ class Scheduler:
             handle.session.close()
 
     def _next_batch(self) -> list[_Request] | None:
-        """Wait for work; take the oldest pending step of each session (None when stopping)."""
+        """Wait for work and gather (module docstring); take the oldest pending step of each session (None
+        when stopping)."""
         with self._cv:
-            while not self._pending and not self._closing and not self._stopping:
-                self._cv.wait()
+            while not self._stopping:
+                if self._closing and not self._pending:
+                    break
+                if not self._pending:
+                    self._cv.wait()
+                    continue
+                wait = self._pending[0].queued_at + self.window_s - time.monotonic()
+                if wait <= 0 or self._all_active_pending():
+                    break
+                self._cv.wait(wait)
             if self._stopping:
                 return None
             batch: list[_Request] = []
@@ -132,6 +159,12 @@ class Scheduler:
                 (batch if taken else rest).append(request)
             self._pending = rest
             return batch
+
+    def _all_active_pending(self) -> bool:
+        """Whether every session that stepped within the last two periods has a chunk pending (lock held)."""
+        recent = time.monotonic() - 2 * self.engine.step_seconds
+        pending = {r.handle for r in self._pending}
+        return all(h in pending for h, at in self._last_submit.items() if at >= recent)
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:

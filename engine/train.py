@@ -128,6 +128,7 @@ class Trainer:
         self.out = Path(config.out)
         info = read_info(config.data)
         self.tokenizer_file = self._tokenizer_file(info)
+        self.codec_id = info.get("codec_id")
         model = self._build_model(info)
         self.model_config = model.config
         self.model = model.to(self.device)
@@ -317,7 +318,9 @@ class Trainer:
             "step": self.step,
             **{f"eval_{k}": round(v, 4) for k, v in getattr(self, "last_eval", {}).items()},
         }
-        save_checkpoint(self.model, self.out / "engine", self.tokenizer_file, metrics=metrics)
+        save_checkpoint(
+            self.model, self.out / "engine", self.tokenizer_file, metrics=metrics, codec_id=self.codec_id
+        )
 
 
 def train_engine(config: TrainConfig) -> Path:

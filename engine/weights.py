@@ -45,8 +45,13 @@ def save_checkpoint(
     tokenizer_file: str | Path | None = None,
     dtype: torch.dtype = torch.bfloat16,
     metrics: dict | None = None,
+    codec_id: str | None = None,
 ) -> Path:
-    """Write `model` as an engine checkpoint folder; returns the folder."""
+    """Write `model` as an engine checkpoint folder; returns the folder.
+
+    `codec_id` names the codec whose codes the model was trained on (dataset.json's `codec_id`): the
+    model only understands that codec's tokens, so loaders check it against the codec they run.
+    """
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
@@ -57,8 +62,16 @@ def save_checkpoint(
     total, active = model.num_parameters()
     digest = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
     meta = {"sha256": digest, "total_params": total, "active_params": active, "metrics": metrics or {}}
+    if codec_id:
+        meta["codec_id"] = codec_id
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def read_meta(path: str | Path) -> dict:
+    """The checkpoint's checkpoint.json ({} when the folder has none)."""
+    file = Path(path) / META_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
 
 
 def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu") -> OmniModel:

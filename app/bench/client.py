@@ -144,15 +144,10 @@ def load_client_codec(name: str, kbps: float) -> Any:
     """The codec a token-mode client runs: the same choice as `hark serve --codec NAME --kbps KBPS`."""
     import torch  # noqa: PLC0415 - keep imports light
 
-    from app.commands.serve import RANDOM_CODEC_FILTERS  # noqa: PLC0415
-    from audio.codec import build_codec, load_codec  # noqa: PLC0415
-    from audio.codec_config import CodecConfig  # noqa: PLC0415
+    from app.commands.serve import load_codec_choice  # noqa: PLC0415
 
     torch.set_num_threads(1)  # the client's codec on one core: the server under test needs the rest
-
-    if name == "random":  # as `hark serve --codec random` builds it (seeded, so both sides match)
-        return build_codec(CodecConfig(n_filters=RANDOM_CODEC_FILTERS, lstm_layers=0), kbps=kbps)
-    return load_codec(name or None, kbps=kbps)
+    return load_codec_choice(name, kbps)
 
 
 class CachedEncoder:

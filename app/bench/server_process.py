@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -51,6 +52,9 @@ class TargetConfig:
     codec: str = field(default="", metadata={"help": "codec of the started server and of token-mode clients"})
     kbps: float = field(default=3.0, metadata={"help": "codec bitrate"})
     threads: int = field(default=0, metadata={"help": "torch threads of the started server (0: its default)"})
+    serve_flags: str = field(
+        default="", metadata={"help": "more flags for the started server, e.g. '--batch-window-ms 0'"}
+    )
     api_key: str = field(default="", metadata={"help": "key for --url servers that require one"})
     profile: str = field(
         default="",
@@ -143,7 +147,7 @@ def serve_args(config: TargetConfig, max_sessions: int = 8) -> list[str]:
     args += ["--kbps", str(config.kbps)]
     if config.threads:
         args += ["--threads", str(config.threads)]
-    return args
+    return args + shlex.split(config.serve_flags)
 
 
 def check_modes(modes: list[str]) -> None:

@@ -34,6 +34,13 @@ class ModelChoice:
     dtype: str = field(default="auto", metadata={"help": "engine weights: auto, float32 or bfloat16"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
     max_batch: int = field(default=16, metadata={"help": "most sessions stepped in one engine batch"})
+    batch_window_ms: float = field(
+        default=0.0,
+        metadata={
+            "help": "longest a session's chunk waits for the other sessions' chunks to share an engine "
+            "batch (0: step at once; e.g. 53.3 saves CPU in token mode but adds lag)"
+        },
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise HarkError(str(e)) from e
     engine, codec = load_models(dataclass_from_arguments(ModelChoice, args))
-    asyncio.run(_serve(config, engine, codec, args.max_batch))
+    asyncio.run(_serve(config, engine, codec, args.max_batch, args.batch_window_ms / 1000))
     return 0
 
 
@@ -66,8 +73,6 @@ def load_models(choice: ModelChoice):
     """(Engine, Codec) for the flags; a missing checkpoint becomes a one-line HarkError."""
     import torch  # noqa: PLC0415
 
-    from audio.codec import build_codec, load_codec  # noqa: PLC0415
-    from audio.codec_config import CodecConfig  # noqa: PLC0415
     from engine.engine import Engine  # noqa: PLC0415
 
     if choice.threads:
@@ -77,12 +82,10 @@ def load_models(choice: ModelChoice):
             engine = Engine.random(choice.engine.partition(":")[2], dtype="float32")
         else:
             engine = Engine.load(choice.engine or None, dtype=choice.dtype)
-        if choice.codec == "random":
-            codec = build_codec(CodecConfig(n_filters=RANDOM_CODEC_FILTERS, lstm_layers=0), kbps=choice.kbps)
-        else:
-            codec = load_codec(choice.codec or None, kbps=choice.kbps)
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
+    codec = load_codec_choice(choice.codec, choice.kbps)
+    check_codec_matches(engine, codec)
     if codec.num_codebooks != engine.num_codebooks:
         raise HarkError(
             f"the codec gives {codec.num_codebooks} codebooks at {choice.kbps} kbps but the engine reads "
@@ -91,14 +94,42 @@ def load_models(choice: ModelChoice):
     return engine, codec
 
 
-async def _serve(config, engine, codec, max_batch: int) -> None:
+def check_codec_matches(engine, codec) -> None:
+    """A trained engine only understands the tokens of the codec it was trained on: refuse another one
+    (untrained engines and the random codec carry no id and pass)."""
+    trained_on, running = engine.codec_id, codec.checkpoint_sha256
+    if trained_on and running and not running.startswith(trained_on):
+        raise HarkError(
+            f"the engine was trained on the tokens of codec {trained_on}, but the codec loaded is "
+            f"{running[:16]}; pass --codec with the checkpoint named in the engine's checkpoint.json"
+        )
+
+
+def load_codec_choice(name: str, kbps: float):
+    """The codec for `--codec NAME`: "random" (untrained, seeded, so a token-mode client and the server
+    build the same one), a checkpoint path, or "" for the default (audio.codec.load_codec); a missing
+    checkpoint becomes a one-line HarkError."""
+    from audio.codec import build_codec, load_codec  # noqa: PLC0415
+    from audio.codec_config import CodecConfig  # noqa: PLC0415
+
+    if name == "random":
+        return build_codec(CodecConfig(n_filters=RANDOM_CODEC_FILTERS, lstm_layers=0), kbps=kbps)
+    try:
+        return load_codec(name or None, kbps=kbps)
+    except (FileNotFoundError, ValueError) as e:
+        raise HarkError(str(e)) from e
+
+
+async def _serve(config, engine, codec, max_batch: int, batch_window_s: float) -> None:
     from app.server import running_server  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_server(config, engine, codec, max_batch=max_batch) as server:
+    async with running_server(
+        config, engine, codec, max_batch=max_batch, batch_window_s=batch_window_s
+    ) as server:
         print(
             f"hark serve: listening on ws://{config.host}:{server.port}/v1/realtime (Ctrl-C stops)",
             flush=True,

@@ -93,7 +93,7 @@ def load_models(args: argparse.Namespace):
 
     `--engine random:tiny --codec random` runs untrained models (demos and tests before weights ship).
     """
-    from app.commands.serve import ModelChoice
+    from app.commands.serve import ModelChoice, load_codec_choice
     from app.commands.serve import load_models as load_served
 
     choice = ModelChoice(engine=args.engine or "", codec=args.codec or "", threads=args.threads)
@@ -101,21 +101,7 @@ def load_models(args: argparse.Namespace):
         return load_served(choice)
     if not args.tokens:
         return None, None
-    return None, load_codec_choice(choice)
-
-
-def load_codec_choice(choice) -> object:
-    """The codec alone (token mode over a socket), with the same choices as `hark serve --codec`."""
-    from app.commands.serve import RANDOM_CODEC_FILTERS
-    from audio.codec import build_codec, load_codec
-    from audio.codec_config import CodecConfig
-
-    if choice.codec == "random":
-        return build_codec(CodecConfig(n_filters=RANDOM_CODEC_FILTERS, lstm_layers=0), kbps=choice.kbps)
-    try:
-        return load_codec(choice.codec or None, kbps=choice.kbps)
-    except (FileNotFoundError, ValueError) as e:
-        raise HarkError(str(e)) from e
+    return None, load_codec_choice(choice.codec, choice.kbps)
 
 
 def log_to_file(path: Path) -> None:

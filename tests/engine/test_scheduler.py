@@ -102,3 +102,30 @@ async def test_engine_errors_reach_the_caller_and_worker_survives(engine):
         with pytest.raises(ValueError):
             await handle.step(np.zeros((4, 3), np.int64))
         assert (await handle.step(codes_for(0, 1)[0])).step == 0
+
+
+async def test_sessions_out_of_phase_share_one_tick(engine):
+    """A chunk that arrives a little after another session's joins its batch instead of stepping alone."""
+    async with Scheduler(engine, window_s=0.5) as scheduler:
+        a, b = scheduler.open(), scheduler.open()
+        codes = codes_for(0, 4)
+        await asyncio.gather(a.step(codes[0]), b.step(codes[0]))  # both sessions are active from now on
+
+        async def late(c):
+            await asyncio.sleep(0.03)
+            return await b.step(c)
+
+        for c in codes[1:]:
+            await asyncio.gather(a.step(c), late(c))
+    assert list(scheduler.batch_sizes)[-3:] == [2, 2, 2]
+
+
+async def test_a_quiet_session_delays_the_others_by_one_window_at_most(engine):
+    """When an active session stops sending, the others still step (after the window), alone."""
+    async with Scheduler(engine, window_s=0.05) as scheduler:
+        a, b = scheduler.open(), scheduler.open()
+        codes = codes_for(0, 3)
+        await asyncio.gather(a.step(codes[0]), b.step(codes[0]))
+        outs = [await asyncio.wait_for(a.step(c), 5) for c in codes[1:]]
+    assert [o.step for o in outs] == [1, 2]
+    assert list(scheduler.batch_sizes)[-2:] == [1, 1]

@@ -9,6 +9,7 @@ from engine.tokenizer import DEFAULT_PATH, EOS_ID, PAD_ID, TextTokenizer
 from engine.train import TrainConfig, train_engine
 
 K, G = 4, 4
+CODEC_ID = "0123456789abcdef"  # the codec a real dataset.json names; the checkpoint must carry it on
 
 
 def write_dataset(folder, dialogues: int = 6, steps: int = 24):
@@ -37,7 +38,7 @@ def write_dataset(folder, dialogues: int = 6, steps: int = 24):
         lines.append({"file": name, "split": split, "skill": "toy", "duration": steps * 0.0533})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     (folder / "dataset.json").write_text(
-        json.dumps({"G": G, "K": K, "tokenizer": str(DEFAULT_PATH), "seed": 0})
+        json.dumps({"G": G, "K": K, "tokenizer": str(DEFAULT_PATH), "seed": 0, "codec_id": CODEC_ID})
     )
 
 
@@ -77,5 +78,6 @@ def test_training_reduces_loss_resumes_and_exports(tmp_path):
     assert len(losses(tmp_path / "run", "train")) == len(train) + 2  # resumed at 30, not restarted
     engine = Engine.load(folder, dtype="float32")
     assert engine.config.text_vocab_size == engine.tokenizer.vocab_size
+    assert engine.codec_id == CODEC_ID
     out = engine.step([engine.new_session("current time: 14:05")], np.zeros((1, K, G), np.int64))
     assert out[0].audio_codes.shape == (K, G)

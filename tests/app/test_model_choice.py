@@ -1,0 +1,38 @@
+"""`hark serve`/`talk` refuse a codec whose tokens the trained engine never learned."""
+
+import pytest
+
+from app.cli import HarkError
+from app.commands.serve import check_codec_matches, load_codec_choice
+from audio.codec_checkpoint import save_checkpoint
+from audio.codec_config import CodecConfig, build_model
+from engine.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def saved_codec(tmp_path_factory):
+    """A small codec checkpoint on disk, loaded back as `--codec PATH` does (so it has a sha256)."""
+    path = tmp_path_factory.mktemp("codec") / "codec.safetensors"
+    config = CodecConfig(n_filters=4, lstm_layers=0)
+    save_checkpoint(path, build_model(config), config, "test")
+    return load_codec_choice(str(path), 3.0)
+
+
+def test_engine_refuses_a_codec_it_was_not_trained_on(saved_codec):
+    engine = Engine.random("tiny")
+    engine.codec_id = "0" * 16
+    with pytest.raises(HarkError, match="trained on the tokens of codec 0000000000000000"):
+        check_codec_matches(engine, saved_codec)
+
+
+def test_engine_accepts_its_own_codec_and_untrained_pairs(saved_codec):
+    engine = Engine.random("tiny")
+    check_codec_matches(engine, saved_codec)  # untrained engine: no codec id
+    engine.codec_id = saved_codec.checkpoint_sha256[:16]
+    check_codec_matches(engine, saved_codec)
+    check_codec_matches(engine, load_codec_choice("random", 3.0))  # the random codec: no sha
+
+
+def test_missing_codec_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(HarkError, match=str(tmp_path / "nope.safetensors")):
+        load_codec_choice(str(tmp_path / "nope.safetensors"), 3.0)
