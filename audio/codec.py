@@ -13,6 +13,7 @@ hark's own checkpoint in assets/codec/); `build_codec()` makes a random codec fo
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ class Codec:
         config: the model's configuration.
         kbps: bitrate; selects `num_codebooks` (3 kbps -> 4 at the defaults). None: `config.default_kbps`.
         device: torch device the streaming layers run on.
-        checkpoint_sha256: identifies the weights (written next to codes so a mismatch can be detected).
+        checkpoint_sha256: identifies the weights file (None for a codec built in memory).
+
+    `codes_id` identifies what decides the codes (`codes_digest`): data encoded with one codec is valid for
+    every codec with the same `codes_id`, whatever their decoders.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class Codec:
         self.cardinality = config.bins
         self.device = torch.device(device)
         self.checkpoint_sha256 = checkpoint_sha256
+        self.codes_id = codes_digest(model)[:16]
         model.to(self.device)
         self._encoder = compile_streaming(model.encoder)
         self._decoder = compile_streaming(model.decoder)
@@ -192,6 +197,17 @@ def init_random_codebooks(model: encodec.EncodecModel, config: CodecConfig, seed
             book.embed_avg.copy_(embed)
             book.inited.fill_(1.0)
             residual = residual - embed[layer.encode(residual.t()[None])[0]]
+
+
+def codes_digest(model: encodec.EncodecModel) -> str:
+    """sha256 of what decides the codes: the encoder's weights and the codebooks. The decoder is left out,
+    so it can keep training (`hark train codec --freeze-encoder`) without invalidating encoded data."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if name.startswith("encoder.") or name.endswith("._codebook.embed"):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def build_codec(config: CodecConfig, kbps: float | None = None, seed: int = 0) -> Codec:

@@ -9,6 +9,10 @@ batch takes ~200 steps to leave the "quiet blur" plateau), so runs need thousand
 
 The run folder holds `train_state.pt` (model, optimizer, step, RNG: resumable) and `codec.safetensors`
 (+ .json) exported at every evaluation.
+
+`--freeze-encoder` (with `--init`) trains the decoder alone: the encoder and codebooks, hence every code,
+stay exactly those of the `--init` checkpoint. The engine's data is encoded once with a codec; a decoder
+trained further afterwards improves the assistant's voice without invalidating the engine.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class CodecTrainConfig:
     kmeans_seconds: float = field(default=160.0, metadata={"help": "speech used to k-means the codebooks"})
     n_filters: int = field(default=16, metadata={"help": "SEANet base width (official EnCodec: 32)"})
     lstm_layers: int = field(default=2, metadata={"help": "bottleneck LSTM layers"})
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"help": "train the decoder only: codes stay those of the --init checkpoint"},
+    )
     seed: int = field(default=0, metadata={"help": "random seed"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads"})
 
@@ -86,6 +94,7 @@ def _eval_clips(count: int = 12) -> list[np.ndarray]:
 @torch.no_grad()
 def evaluate(model, config: CodecConfig, clips: list[np.ndarray], kbps: float) -> dict[str, float]:
     """Mel distance and SI-SNR of one-shot resynthesis at `kbps` over `clips`."""
+    modes = [(m, m.training) for m in model.modules()]  # restored after: the encoder may be frozen
     model.eval()
     model.set_target_bandwidth(kbps)
     mels, snrs = [], []
@@ -95,13 +104,23 @@ def evaluate(model, config: CodecConfig, clips: list[np.ndarray], kbps: float) -
         y = model.decode(model.encode(x))[0, 0].numpy()
         mels.append(mel_distance(clip[:n], y))
         snrs.append(si_snr(clip[:n], y))
-    model.train()
+    for module, training in modes:
+        module.train(training)
     return {"mel_distance": float(np.mean(mels)), "si_snr_db": float(np.mean(snrs))}
 
 
+def _train_mode(model, freeze_encoder: bool) -> None:
+    """Training mode, except for a frozen encoder and quantizer (eval mode: no EMA codebook updates)."""
+    model.train()
+    if freeze_encoder:
+        model.encoder.eval()
+        model.quantizer.eval()
+
+
 def _loss(model, x: torch.Tensor, kbps: float, config: CodecConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    emb = model.encoder(x)  # [B, D, frames]
-    q = model.quantizer(emb, config.frame_rate, kbps)
+    with torch.set_grad_enabled(model.encoder.training):
+        emb = model.encoder(x)  # [B, D, frames]
+        q = model.quantizer(emb, config.frame_rate, kbps)
     y = model.decoder(q.quantized)[..., : x.shape[-1]]  # [B, 1, T]
     mel = multiscale_mel_loss(x[:, 0], y[:, 0])
     wave = (x - y).abs().mean()
@@ -154,13 +173,17 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.freeze_encoder and not cfg.init:
+        raise ValueError("--freeze-encoder needs --init CHECKPOINT: the codec whose codes to keep")
     if cfg.init:
         model, config, _ = load_checkpoint(cfg.init)
     else:
         config = CodecConfig(n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers)
         model = build_model(config)
-    model = model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    model = model.to(device)
+    _train_mode(model, cfg.freeze_encoder)
+    trained = model.decoder if cfg.freeze_encoder else model
+    opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     pool = build_pool(Path(cfg.data), cfg.utterances, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     state_path, step, elapsed = out / "train_state.pt", 0, 0.0

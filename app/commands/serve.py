@@ -95,13 +95,12 @@ def load_models(choice: ModelChoice):
 
 
 def check_codec_matches(engine, codec) -> None:
-    """A trained engine only understands the tokens of the codec it was trained on: refuse another one
-    (untrained engines and the random codec carry no id and pass)."""
-    trained_on, running = engine.codec_id, codec.checkpoint_sha256
-    if trained_on and running and not running.startswith(trained_on):
+    """A trained engine only understands the tokens of the codec its data was encoded with: refuse a codec
+    whose codes differ (`Codec.codes_id`; untrained engines carry no codec id and take any)."""
+    if engine.codec_id and engine.codec_id != codec.codes_id:
         raise HarkError(
-            f"the engine was trained on the tokens of codec {trained_on}, but the codec loaded is "
-            f"{running[:16]}; pass --codec with the checkpoint named in the engine's checkpoint.json"
+            f"the engine was trained on the codes of codec {engine.codec_id}, but the codec loaded makes "
+            f"codes {codec.codes_id}; pass --codec with the codec its training data was encoded with"
         )
 
 

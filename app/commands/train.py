@@ -12,7 +12,10 @@ from app.config import add_dataclass_arguments, dataclass_from_arguments
 def _train_codec(args: argparse.Namespace) -> int:
     from audio.codec_train import CodecTrainConfig, train_codec
 
-    path = train_codec(dataclass_from_arguments(CodecTrainConfig, args))
+    try:
+        path = train_codec(dataclass_from_arguments(CodecTrainConfig, args))
+    except (FileNotFoundError, ValueError) as e:
+        raise HarkError(str(e)) from e
     print(f"codec checkpoint: {path}  (evaluate it with `hark eval codec --codec {path}`)")
     return 0
 

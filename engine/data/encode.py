@@ -18,7 +18,6 @@ than 99 % of frames (the rest are float near-ties between two codes; tests/engin
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.codec import Codec, build_codec, load_codec
-from audio.codec_config import CodecConfig, config_to_json
+from audio.codec_config import CodecConfig
 from engine.data.dialogue import STEP_SAMPLES, Timeline
 from engine.data.render import piece_audio
 
@@ -38,7 +37,8 @@ PAD_FRAMES = 40  # 0.53 s; the random codec's encoder settles to silence within 
 
 @dataclass
 class CodecHandle:
-    """A codec and a stable identifier of its weights (goes into dataset.json and the cache path)."""
+    """A codec and a stable identifier of its codes (`Codec.codes_id`: goes into dataset.json, the engine
+    checkpoint and the cache path)."""
 
     codec: Codec
     codec_id: str
@@ -52,13 +52,10 @@ def open_codec(spec: str) -> CodecHandle:
         FileNotFoundError: no checkpoint where `spec` points (the message says how to make one).
     """
     if spec == "random":
-        config = CodecConfig()
-        digest = hashlib.sha256(json.dumps(config_to_json(config), sort_keys=True).encode()).hexdigest()
-        return CodecHandle(
-            build_codec(config, kbps=KBPS, seed=RANDOM_SEED), f"random{RANDOM_SEED}-{digest[:12]}"
-        )
-    codec = load_codec(None if spec == "default" else spec, kbps=KBPS)
-    return CodecHandle(codec, (codec.checkpoint_sha256 or "unknown")[:16])
+        codec = build_codec(CodecConfig(), kbps=KBPS, seed=RANDOM_SEED)
+    else:
+        codec = load_codec(None if spec == "default" else spec, kbps=KBPS)
+    return CodecHandle(codec, codec.codes_id)
 
 
 def _cached(path: Path | None, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

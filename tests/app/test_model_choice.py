@@ -21,16 +21,18 @@ def saved_codec(tmp_path_factory):
 def test_engine_refuses_a_codec_it_was_not_trained_on(saved_codec):
     engine = Engine.random("tiny")
     engine.codec_id = "0" * 16
-    with pytest.raises(HarkError, match="trained on the tokens of codec 0000000000000000"):
+    with pytest.raises(HarkError, match="trained on the codes of codec 0000000000000000"):
         check_codec_matches(engine, saved_codec)
+    engine.codec_id = saved_codec.codes_id
+    with pytest.raises(HarkError):
+        check_codec_matches(engine, load_codec_choice("random", 3.0))
 
 
-def test_engine_accepts_its_own_codec_and_untrained_pairs(saved_codec):
+def test_engine_accepts_its_own_codec_and_untrained_engines_any(saved_codec):
     engine = Engine.random("tiny")
     check_codec_matches(engine, saved_codec)  # untrained engine: no codec id
-    engine.codec_id = saved_codec.checkpoint_sha256[:16]
+    engine.codec_id = saved_codec.codes_id
     check_codec_matches(engine, saved_codec)
-    check_codec_matches(engine, load_codec_choice("random", 3.0))  # the random codec: no sha
 
 
 def test_missing_codec_checkpoint_names_the_file(tmp_path):

@@ -3,6 +3,10 @@
 import dataclasses
 import json
 
+import numpy as np
+import pytest
+
+from audio.codec import load_codec
 from audio.codec_eval import CodecEvalConfig, evaluate_codec, format_report
 from audio.codec_train import CodecTrainConfig, learning_rate, train_codec
 
@@ -44,6 +48,17 @@ def test_training_exports_resumes_and_is_judged(tmp_path):
 
     warm = train_codec(dataclasses.replace(cfg, out=str(tmp_path / "warm"), init=str(path), steps=2))
     assert json.loads(warm.with_suffix(".json").read_text())["config"]["n_filters"] == 4
+
+    frozen = train_codec(
+        dataclasses.replace(cfg, out=str(tmp_path / "frozen"), init=str(path), steps=2, freeze_encoder=True)
+    )
+    before, after = load_codec(path), load_codec(frozen)
+    assert after.codes_id == before.codes_id and load_codec(warm).codes_id != before.codes_id
+    clip = np.random.default_rng(0).standard_normal(320 * 20).astype(np.float32) * 0.1
+    assert np.array_equal(before.encode(clip), after.encode(clip))  # the codes did not move
+    assert not np.allclose(before.decode(before.encode(clip)), after.decode(after.encode(clip)))
+    with pytest.raises(ValueError, match="--init"):
+        train_codec(dataclasses.replace(cfg, out=str(tmp_path / "no-init"), freeze_encoder=True))
 
     report = evaluate_codec(
         CodecEvalConfig(codec=str(path), sentences=2, out=str(tmp_path / "e.json"), jobs=1)

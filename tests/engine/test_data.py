@@ -17,7 +17,7 @@ from engine.data.align import monologue
 from engine.data.config import SynthConfig
 from engine.data.corpus import normalize_transcript
 from engine.data.dialogue import RESPONSE_STEPS, STEP_SAMPLES, layout, plan_dialogue
-from engine.data.encode import CodecHandle, assistant_codes
+from engine.data.encode import CodecHandle, assistant_codes, open_codec
 from engine.data.render import render
 from engine.data.speech import speak
 from engine.data.synth import _Worker, cached_speech, synthesize_dataset
@@ -224,7 +224,7 @@ def test_synthesize_dataset_writes_manifest_and_summary(tmp_path):
     lines = synthesize_dataset(config, progress=False)
     summary = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert (summary["G"], summary["K"], summary["counts"]["train"] + summary["counts"]["test"]) == (4, 4, 1)
-    assert summary["codec_id"].startswith("random")
+    assert summary["codec_id"] == open_codec("random").codec.codes_id
     manifest = [json.loads(x) for x in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
     assert manifest == lines and (tmp_path / "ds" / lines[0]["file"]).is_file()
 
