@@ -1,7 +1,9 @@
-"""`hark codec encode|decode|roundtrip`: turn WAV files into codec tokens (.npz) and back.
+"""`hark codec encode|decode|roundtrip|export`: turn WAV files into codec tokens (.npz) and back; write a
+checkpoint copy for shipping.
 
 An .npz of codes holds `codes` (int16 [K, frames]), `sample_rate`, `frame_rate`, `kbps`, `num_samples`
-(the input length before padding to whole frames) and `codec_sha256` (which weights made them).
+(the input length before padding to whole frames) and `codes_id` (which encoder and codebooks made them:
+`Codec.codes_id`, docs/codec.md).
 """
 
 from __future__ import annotations
@@ -48,6 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if has_kbps:
             action.add_argument("--kbps", type=float, default=3.0, help="bitrate: 1.5, 3 or 6 (default: 3)")
         action.set_defaults(func=func)
+    export = actions.add_parser(
+        "export",
+        help="copy a hark checkpoint for shipping (float16 halves it)",
+        description="Copy a hark codec checkpoint (.safetensors + .json, metrics kept), e.g. to float16 "
+        "for assets/codec/. The copy's codes_id differs from the float32 original's: encode the engine's "
+        "data with the file that ships.",
+    )
+    export.add_argument("input", metavar="IN.safetensors")
+    export.add_argument("output", metavar="OUT.safetensors")
+    export.add_argument(
+        "--dtype", default="float16", choices=["float16", "float32"], help="(default: float16)"
+    )
+    export.set_defaults(func=_export)
 
 
 def _load(args: argparse.Namespace, kbps: float = 3.0):
@@ -91,7 +106,7 @@ def _encode(args: argparse.Namespace) -> int:
         frame_rate=codec.frame_rate,
         kbps=codec.kbps,
         num_samples=len(wav),
-        codec_sha256=codec.checkpoint_sha256 or "",
+        codes_id=codec.codes_id,
     )
     print(f"{args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames ({codec.kbps:g} kbps)")
     return 0
@@ -115,14 +130,9 @@ def _decode(args: argparse.Namespace) -> int:
 
     codes, fields = _read_codes(args.input)
     codec = _load(args)
-    made_by = str(fields.get("codec_sha256", ""))
-    if made_by and codec.checkpoint_sha256 and made_by != codec.checkpoint_sha256:
-        log.warning(
-            "%s was encoded by codec %s… but is decoded by %s…",
-            args.input,
-            made_by[:12],
-            codec.checkpoint_sha256[:12],
-        )
+    made_by = str(fields.get("codes_id", ""))
+    if made_by and made_by != codec.codes_id:
+        log.warning("%s holds codes %s but is decoded by codec %s", args.input, made_by, codec.codes_id)
     try:
         wav = codec.decode(codes)
     except ValueError as e:
@@ -150,6 +160,21 @@ def _roundtrip(args: argparse.Namespace) -> int:
     seconds = len(wav) / codec.sample_rate
     rate = f"{codec.num_codebooks} codebooks, {codec.kbps:g} kbps"
     print(f"{args.output}: {seconds:.2f} s through {rate}; SNR {_snr_db(wav, out):.1f} dB")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from audio.codec_checkpoint import load_checkpoint, save_checkpoint
+
+    try:
+        model, config, meta = load_checkpoint(args.input)
+    except (FileNotFoundError, ValueError) as e:
+        raise HarkError(str(e)) from e
+    written = save_checkpoint(
+        args.output, model, config, meta.get("training_data", ""), meta.get("metrics"), args.dtype
+    )
+    size = Path(args.output).stat().st_size / 1e6
+    print(f"{args.output}: {args.dtype}, {size:.1f} MB, sha256 {written['sha256'][:12]}")
     return 0
 
 

@@ -42,7 +42,7 @@ def test_encode_then_decode(tmp_path, checkpoint, speech, capsys):
     assert main(["codec", "encode", str(speech), str(npz), "--codec", str(checkpoint), "--kbps", "1.5"]) == 0
     with np.load(npz) as data:
         codes, num_samples = data["codes"], int(data["num_samples"])
-        assert str(data["codec_sha256"]) == load_codec(checkpoint).checkpoint_sha256
+        assert str(data["codes_id"]) == load_codec(checkpoint).codes_id
     expected = round(len(wav) * 24000 / 22050)
     assert codes.shape == (2, -(-expected // 320)) and abs(num_samples - expected) <= 1
     assert main(["codec", "decode", str(npz), str(out), "--codec", str(checkpoint)]) == 0
@@ -61,6 +61,26 @@ def test_roundtrip_streams_like_one_shot(tmp_path, checkpoint, speech):
     padded = np.pad(wav, (0, -len(wav) % 320))
     expected = np.clip(codec.decode(codec.encode(padded))[: len(wav)], -1, 1)
     np.testing.assert_allclose(streamed, expected, atol=1.5 / 32767)
+
+
+def test_export_halves_the_checkpoint_and_keeps_its_metadata(tmp_path, checkpoint, speech, capsys):
+    """export to float16 writes a loadable copy about half the size, with the same metadata, that decodes
+    codes to the same audio up to float16 rounding."""
+    source = checkpoint / "codec.safetensors"
+    out = tmp_path / "half.safetensors"
+    assert main(["codec", "export", str(source), str(out)]) == 0
+    assert out.stat().st_size < 0.6 * source.stat().st_size
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["dtype"] == "float16"
+    assert meta["training_data"] == json.loads(source.with_suffix(".json").read_text())["training_data"]
+    full, half = load_codec(source), load_codec(out)
+    wav = np.pad(resample(read_wav(speech)[0], 22050, 24000), (0, 320))[: 320 * 100]
+    codes = full.encode(wav)
+    reference, rounded = full.decode(codes), half.decode(codes)
+    snr = 10 * np.log10(np.sum(reference**2) / np.sum((reference - rounded) ** 2))
+    assert snr > 30
+    assert main(["codec", "export", str(tmp_path / "nope.safetensors"), str(out)]) == 1
+    assert "nope.safetensors" in capsys.readouterr().err
 
 
 def test_missing_files_are_one_line_errors(tmp_path, checkpoint, speech, capsys):
