@@ -115,6 +115,16 @@ class Engine:
             model = OmniModel(cfg)
         return cls(model.to(resolve_dtype(dtype)), tokenizer)
 
+    def check_codec(self, codes_id: str) -> None:
+        """Raise ValueError unless this engine can read and write the codes of a codec with `codes_id`
+        (`Codec.codes_id`): a trained engine only knows the codes of the codec its data was encoded with;
+        an untrained one (no `codec_id`) takes any."""
+        if self.codec_id and self.codec_id != codes_id:
+            raise ValueError(
+                f"the engine was trained on the codes of codec {self.codec_id}, but the codec loaded makes "
+                f"codes {codes_id}; pass --codec with the codec its training data was encoded with"
+            )
+
     def new_session(self, context: str = "", sampling: SamplingConfig | None = None) -> EngineSession:
         """A new conversation; its context is encoded at its first step."""
         return EngineSession(self, context, sampling or SamplingConfig())

@@ -26,17 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the question through the pipeline and write the answer."""
     from app.cli import HarkError
-    from audio.codec import load_codec
+    from app.commands.serve import ModelChoice, load_models
     from audio.tts import SAMPLE_RATE
     from audio.wavio import read_wav, write_wav
-    from engine.engine import Engine
     from engine.eval.respond import respond
 
     try:
         wav, rate = read_wav(args.input)
-        engine, codec = Engine.load(args.engine), load_codec(args.codec)
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
+    engine, codec = load_models(ModelChoice(engine=args.engine or "", codec=args.codec or ""))
     audio, summary = respond(engine, codec, wav, rate, tail_s=args.tail, context=args.context)
     out = Path(args.output)
     write_wav(out, audio, SAMPLE_RATE)

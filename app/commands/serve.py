@@ -85,23 +85,16 @@ def load_models(choice: ModelChoice):
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
     codec = load_codec_choice(choice.codec, choice.kbps)
-    check_codec_matches(engine, codec)
+    try:
+        engine.check_codec(codec.codes_id)
+    except ValueError as e:
+        raise HarkError(str(e)) from e
     if codec.num_codebooks != engine.num_codebooks:
         raise HarkError(
             f"the codec gives {codec.num_codebooks} codebooks at {choice.kbps} kbps but the engine reads "
             f"{engine.num_codebooks}; pick the bitrate the engine was trained with (--kbps)"
         )
     return engine, codec
-
-
-def check_codec_matches(engine, codec) -> None:
-    """A trained engine only understands the tokens of the codec its data was encoded with: refuse a codec
-    whose codes differ (`Codec.codes_id`; untrained engines carry no codec id and take any)."""
-    if engine.codec_id and engine.codec_id != codec.codes_id:
-        raise HarkError(
-            f"the engine was trained on the codes of codec {engine.codec_id}, but the codec loaded makes "
-            f"codes {codec.codes_id}; pass --codec with the codec its training data was encoded with"
-        )
 
 
 def load_codec_choice(name: str, kbps: float):

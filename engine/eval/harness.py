@@ -85,6 +85,7 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     from engine.data.encode import open_codec
 
     engine, codec = _load_engine(config), open_codec(config.codec).codec
+    engine.check_codec(codec.codes_id)
     judge = SpeechJudge() if config.judge else None
     cases = make_cases(config)
     runs: dict[str, tuple[list, list, list]] = {"engine": ([], [0, 0], []), "reference": ([], [0, 0], [])}

@@ -1,9 +1,9 @@
-"""`hark serve`/`talk` refuse a codec whose tokens the trained engine never learned."""
+"""A trained engine refuses a codec whose codes it never learned; `--codec` choices fail in one line."""
 
 import pytest
 
 from app.cli import HarkError
-from app.commands.serve import check_codec_matches, load_codec_choice
+from app.commands.serve import load_codec_choice
 from audio.codec_checkpoint import save_checkpoint
 from audio.codec_config import CodecConfig, build_model
 from engine.engine import Engine
@@ -21,18 +21,18 @@ def saved_codec(tmp_path_factory):
 def test_engine_refuses_a_codec_it_was_not_trained_on(saved_codec):
     engine = Engine.random("tiny")
     engine.codec_id = "0" * 16
-    with pytest.raises(HarkError, match="trained on the codes of codec 0000000000000000"):
-        check_codec_matches(engine, saved_codec)
+    with pytest.raises(ValueError, match="trained on the codes of codec 0000000000000000"):
+        engine.check_codec(saved_codec.codes_id)
     engine.codec_id = saved_codec.codes_id
-    with pytest.raises(HarkError):
-        check_codec_matches(engine, load_codec_choice("random", 3.0))
+    with pytest.raises(ValueError):
+        engine.check_codec(load_codec_choice("random", 3.0).codes_id)
 
 
 def test_engine_accepts_its_own_codec_and_untrained_engines_any(saved_codec):
     engine = Engine.random("tiny")
-    check_codec_matches(engine, saved_codec)  # untrained engine: no codec id
+    engine.check_codec(saved_codec.codes_id)  # untrained engine: no codec id
     engine.codec_id = saved_codec.codes_id
-    check_codec_matches(engine, saved_codec)
+    engine.check_codec(saved_codec.codes_id)
 
 
 def test_missing_codec_checkpoint_names_the_file(tmp_path):
