@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from audio.encodec_compat import encodec
 
 PAD_MODES = ("constant", "reflect")
+DECODERS = ("seanet", "spectral")
 
 
 @dataclass
@@ -49,6 +51,10 @@ class CodecConfig:
         pad_mode: how causal convolutions pad the left edge of the signal: `"constant"` (zeros; a
             stream started from silence equals an offline pass) or `"reflect"` (how the official
             weights were trained).
+        decoder: `"seanet"` (encodec's, as in the official weights) or `"spectral"` (hark's frame-rate
+            inverse-STFT decoder, audio/spectral_decoder.py).
+        decoder_width: channels of the spectral decoder.
+        decoder_blocks: ConvNeXt blocks of the spectral decoder.
     """
 
     sample_rate: int = 24000
@@ -65,10 +71,15 @@ class CodecConfig:
     causal: bool = True
     norm: str = "weight_norm"
     pad_mode: str = "constant"
+    decoder: str = "seanet"
+    decoder_width: int = 256
+    decoder_blocks: int = 8
 
     def __post_init__(self) -> None:
         if self.pad_mode not in PAD_MODES:
             raise ValueError(f"CodecConfig.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"CodecConfig.decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.bins < 2 or self.bins & (self.bins - 1):
             raise ValueError(f"CodecConfig.bins must be a power of two, got {self.bins}")
         if self.sample_rate % self.frame_size:
@@ -118,22 +129,11 @@ def build_model(config: CodecConfig) -> encodec.EncodecModel:
     The quantizer's codebooks start uninitialised (k-means on the first training batch); call
     `ResidualVectorQuantizer`'s forward in training mode, or load weights, before encoding real audio.
     """
-    common = dict(
-        channels=config.channels,
-        dimension=config.dimension,
-        n_filters=config.n_filters,
-        n_residual_layers=config.n_residual_layers,
-        ratios=list(config.ratios),
-        norm=config.norm,
-        causal=config.causal,
-        pad_mode=config.pad_mode,
-        lstm=config.lstm_layers,
-    )
     with warnings.catch_warnings():
         # encodec uses torch's older (hook-based) weight_norm, whose parameter names its checkpoints keep.
         warnings.filterwarnings("ignore", message=".*weight_norm.*is deprecated", category=FutureWarning)
-        encoder = encodec.modules.SEANetEncoder(**common)
-        decoder = encodec.modules.SEANetDecoder(**common)
+        encoder = encodec.modules.SEANetEncoder(**_seanet_args(config))
+    decoder = build_decoder(config)
     quantizer = encodec.quantization.ResidualVectorQuantizer(
         dimension=config.dimension, n_q=config.n_q, bins=config.bins
     )
@@ -148,6 +148,33 @@ def build_model(config: CodecConfig) -> encodec.EncodecModel:
         segment=None,
         name="hark",
     )
+
+
+def _seanet_args(config: CodecConfig) -> dict[str, Any]:
+    return dict(
+        channels=config.channels,
+        dimension=config.dimension,
+        n_filters=config.n_filters,
+        n_residual_layers=config.n_residual_layers,
+        ratios=list(config.ratios),
+        norm=config.norm,
+        causal=config.causal,
+        pad_mode=config.pad_mode,
+        lstm=config.lstm_layers,
+    )
+
+
+def build_decoder(config: CodecConfig) -> torch.nn.Module:
+    """A randomly initialised decoder of the kind `config.decoder` names."""
+    if config.decoder == "spectral":
+        from audio.spectral_decoder import SpectralDecoder  # noqa: PLC0415 - it imports codec_streaming
+
+        return SpectralDecoder(
+            config.dimension, config.frame_size, config.decoder_width, config.decoder_blocks
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*weight_norm.*is deprecated", category=FutureWarning)
+        return encodec.modules.SEANetDecoder(**_seanet_args(config))
 
 
 def config_to_json(config: CodecConfig) -> dict[str, Any]:

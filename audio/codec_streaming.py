@@ -324,6 +324,8 @@ def compile_streaming(module: nn.Module) -> StreamingLayer:
         ValueError: for a non-causal or otherwise unstreamable configuration.
     """
     builder = _BUILDERS.get(type(module))
+    if builder is None and hasattr(module, "streaming"):  # hark's own decoders build their own stream
+        return module.streaming()
     if builder is None:
         raise TypeError(f"no streaming version of {type(module).__name__}")
     with torch.inference_mode():

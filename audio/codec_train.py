@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from audio.codec_checkpoint import load_checkpoint, save_checkpoint
-from audio.codec_config import CodecConfig, build_model
+from audio.codec_config import CodecConfig, build_decoder, build_model
 from audio.codec_data import build_pool, eval_sentences, is_held_out, training_batch
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
 from audio.tts import Voice, synthesize, voice_catalog
@@ -63,6 +63,13 @@ class CodecTrainConfig:
     kmeans_seconds: float = field(default=160.0, metadata={"help": "speech used to k-means the codebooks"})
     n_filters: int = field(default=16, metadata={"help": "SEANet base width (official EnCodec: 32)"})
     lstm_layers: int = field(default=2, metadata={"help": "bottleneck LSTM layers"})
+    decoder: str = field(
+        default="",
+        metadata={
+            "help": "decoder kind, seanet or spectral (default: the --init checkpoint's, else seanet); a "
+            "kind other than --init's starts a new decoder"
+        },
+    )
     freeze_encoder: bool = field(
         default=False,
         metadata={"help": "train the decoder only: codes stay those of the --init checkpoint"},
@@ -177,8 +184,13 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         raise ValueError("--freeze-encoder needs --init CHECKPOINT: the codec whose codes to keep")
     if cfg.init:
         model, config, _ = load_checkpoint(cfg.init)
+        if cfg.decoder and cfg.decoder != config.decoder:
+            config = replace(config, decoder=cfg.decoder)
+            model.decoder = build_decoder(config)
     else:
-        config = CodecConfig(n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers)
+        config = CodecConfig(
+            n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers, decoder=cfg.decoder or "seanet"
+        )
         model = build_model(config)
     model = model.to(device)
     _train_mode(model, cfg.freeze_encoder)

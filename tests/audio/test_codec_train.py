@@ -57,6 +57,18 @@ def test_training_exports_resumes_and_is_judged(tmp_path):
     clip = np.random.default_rng(0).standard_normal(320 * 20).astype(np.float32) * 0.1
     assert np.array_equal(before.encode(clip), after.encode(clip))  # the codes did not move
     assert not np.allclose(before.decode(before.encode(clip)), after.decode(after.encode(clip)))
+    spectral = train_codec(
+        dataclasses.replace(
+            cfg,
+            out=str(tmp_path / "spectral"),
+            init=str(path),
+            steps=2,
+            freeze_encoder=True,
+            decoder="spectral",
+        )
+    )
+    swapped = load_codec(spectral)
+    assert swapped.config.decoder == "spectral" and swapped.codes_id == before.codes_id
     with pytest.raises(ValueError, match="--init"):
         train_codec(dataclasses.replace(cfg, out=str(tmp_path / "no-init"), freeze_encoder=True))
 
