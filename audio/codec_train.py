@@ -1,11 +1,12 @@
-"""Train hark's speech codec (`hark train codec`): SEANet + RVQ from the encodec package, on synthetic speech.
+"""Train hark's speech codec (`hark train codec`): the encodec package's SEANet encoder and RVQ with a
+spectral (default) or SEANet decoder, on synthetic speech.
 
 Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1 and 0.25 x the quantizer's
 commitment loss. Codebooks are k-means initialised on speech, residual by residual (or come with the
 `--init` weights), then follow EMA updates (encodec's quantizer), with dead codes re-seeded. No
 adversarial loss yet: on 2 CPU cores every step counts. Each step trains one bitrate, drawn so the default
-(3 kbps) gets most of the steps. Measured here: this SEANet learns slowly at first (even overfitting one
-batch takes ~200 steps to leave the "quiet blur" plateau), so runs need thousands of steps.
+(3 kbps) gets most of the steps. Measured here: the SEANet decoder learns slowly (still unintelligible
+after 9000 steps on 2 cores), the spectral decoder far faster (docs/codec.md).
 
 The run folder holds `train_state.pt` (model, optimizer, step, RNG: resumable) and `codec.safetensors`
 (+ .json) exported at every evaluation.
@@ -66,8 +67,8 @@ class CodecTrainConfig:
     decoder: str = field(
         default="",
         metadata={
-            "help": "decoder kind, seanet or spectral (default: the --init checkpoint's, else seanet); a "
-            "kind other than --init's starts a new decoder"
+            "help": "decoder kind, spectral or seanet (default: the --init checkpoint's, else spectral, "
+            "which learns far faster on a CPU: docs/codec.md); a kind other than --init's starts a new one"
         },
     )
     freeze_encoder: bool = field(
@@ -183,15 +184,15 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
     if cfg.freeze_encoder and not cfg.init:
         raise ValueError("--freeze-encoder needs --init CHECKPOINT: the codec whose codes to keep")
     if cfg.init:
-        model, config, _ = load_checkpoint(cfg.init)
+        model, config, init_meta = load_checkpoint(cfg.init)
         if cfg.decoder and cfg.decoder != config.decoder:
             config = replace(config, decoder=cfg.decoder)
             model.decoder = build_decoder(config)
     else:
         config = CodecConfig(
-            n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers, decoder=cfg.decoder or "seanet"
+            n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers, decoder=cfg.decoder or "spectral"
         )
-        model = build_model(config)
+        model, init_meta = build_model(config), None
     model = model.to(device)
     _train_mode(model, cfg.freeze_encoder)
     trained = model.decoder if cfg.freeze_encoder else model
@@ -257,7 +258,7 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
                 out / "codec.safetensors",
                 model.cpu(),
                 config,
-                _data_description(cfg, step),
+                _data_description(cfg, step, init_meta),
                 {"step": step, "heldout_3kbps": metrics},
             )
             model.to(device)
@@ -270,8 +271,10 @@ def _progress(cfg: CodecTrainConfig, step: int, elapsed: float) -> float:
     return max(step / cfg.steps, elapsed / (cfg.minutes * 60) if cfg.minutes else 0.0)
 
 
-def _data_description(cfg: CodecTrainConfig, step: int) -> dict:
-    return {
+def _data_description(cfg: CodecTrainConfig, step: int, init_meta: dict | None) -> dict:
+    """What the checkpoint was trained on; a warm start nests the `--init` checkpoint's own description
+    under "init", so the JSON keeps the whole lineage of a codec trained in stages."""
+    description = {
         "pool": f"{cfg.utterances} grammar sentences (audio.sentences, seed {cfg.seed + 1}) spoken by "
         "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms) and festival voices",
         "held_out": "flite slt; espeak-ng variants klatt3, Lee, f4 and accent en-029; sentences of seed 999",
@@ -280,3 +283,11 @@ def _data_description(cfg: CodecTrainConfig, step: int) -> dict:
         "train_config": asdict(cfg),
         "losses": "multi-scale mel L1 + log-mel L1, 0.1 x waveform L1, 0.25 x commitment; EMA codebooks",
     }
+    if init_meta is not None:
+        description["init"] = {
+            "checkpoint": cfg.init,
+            "sha256": init_meta.get("sha256"),
+            "training_data": init_meta.get("training_data"),
+            "metrics": init_meta.get("metrics"),
+        }
+    return description

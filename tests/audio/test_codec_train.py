@@ -32,6 +32,7 @@ def test_training_exports_resumes_and_is_judged(tmp_path):
         kmeans_seconds=8,
         n_filters=4,
         lstm_layers=0,
+        decoder="seanet",
         threads=1,
     )
     path = train_codec(cfg)
@@ -47,7 +48,10 @@ def test_training_exports_resumes_and_is_judged(tmp_path):
     assert json.loads(history[-1])["step"] == 6  # resumed at 4, not restarted
 
     warm = train_codec(dataclasses.replace(cfg, out=str(tmp_path / "warm"), init=str(path), steps=2))
-    assert json.loads(warm.with_suffix(".json").read_text())["config"]["n_filters"] == 4
+    warm_meta = json.loads(warm.with_suffix(".json").read_text())
+    assert warm_meta["config"]["n_filters"] == 4
+    init_sha = json.loads(path.with_suffix(".json").read_text())["sha256"]
+    assert warm_meta["training_data"]["init"]["sha256"] == init_sha  # the lineage is kept
 
     frozen = train_codec(
         dataclasses.replace(cfg, out=str(tmp_path / "frozen"), init=str(path), steps=2, freeze_encoder=True)
