@@ -74,6 +74,16 @@ def read_meta(path: str | Path) -> dict:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
+def write_metrics(path: str | Path, metrics: dict) -> None:
+    """Merge `metrics` into the checkpoint.json of the engine checkpoint folder `path`."""
+    file = Path(path) / META_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found; is {Path(path)} an engine checkpoint folder?")
+    meta = read_meta(path)
+    meta["metrics"] = {**meta.get("metrics", {}), **metrics}
+    file.write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu") -> OmniModel:
     """Rebuild the model from a checkpoint folder, weights cast to `dtype`, in eval mode."""
     cfg = read_config(path)

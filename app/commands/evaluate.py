@@ -46,6 +46,13 @@ def _eval_engine(args: argparse.Namespace) -> int:
     print("\nreference answers (the judge's ceiling)")
     print(format_table(result["reference"]))
     print(f"report: {cfg.out}")
+    if cfg.write_metrics:
+        from engine.weights import DEFAULT_DIR, write_metrics
+
+        target = DEFAULT_DIR if cfg.engine == "default" else cfg.engine
+        summary = {k: v for k, v in result["engine"].items() if k != "turn_details"}
+        write_metrics(target, {"eval_engine": {**summary, "dialogues": cfg.dialogues, "seed": cfg.seed}})
+        print(f"metrics written into {target}")
     return 0
 
 

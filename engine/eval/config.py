@@ -21,3 +21,6 @@ class EvalConfig:
     free_wer: bool = field(default=True, metadata={"help": "also transcribe answers freely (slower)"})
     cache: str = field(default="data/cache", metadata={"help": "speech cache folder"})
     out: str = field(default="runs/eval_engine.json", metadata={"help": "JSON report path"})
+    write_metrics: bool = field(
+        default=False, metadata={"help": "also store the summary in the engine's checkpoint.json"}
+    )

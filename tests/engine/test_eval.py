@@ -109,3 +109,19 @@ def test_respond_command_reports_a_missing_engine(tmp_path, capsys):
     code = main(["respond", str(question), str(tmp_path / "a.wav"), "--engine", str(tmp_path / "none")])
     assert code == 1 and str(tmp_path / "none") in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
+
+
+def test_eval_command_writes_its_summary_into_the_checkpoint(tmp_path):
+    """`hark eval engine --write-metrics` stores the held-out scores in checkpoint.json."""
+    from engine.weights import read_meta, save_checkpoint
+
+    torch.set_num_threads(1)
+    folder = save_checkpoint(Engine.random("tiny").model, tmp_path / "engine", metrics={"train": 1})
+    args = ["eval", "engine", "--engine", str(folder), "--codec", "random", "--dialogues", "1"]
+    args += ["--no-judge", "--no-free-wer", "--cache", str(tmp_path / "cache")]
+    args += ["--out", str(tmp_path / "r.json")]
+    assert main([*args, "--write-metrics"]) == 0
+    metrics = read_meta(folder)["metrics"]
+    assert metrics["train"] == 1  # merged, not replaced
+    assert metrics["eval_engine"]["dialogues"] == 1 and "all" in metrics["eval_engine"]["skills"]
+    assert "turn_details" not in metrics["eval_engine"]
