@@ -45,9 +45,12 @@ class SamplingConfig:
 
 
 def resolve_dtype(dtype: str) -> torch.dtype:
-    """Map a dtype name to torch. "auto": bfloat16 where the hardware runs it natively (CUDA with bf16, CPUs
-    with AVX512-BF16 or AMX), float32 elsewhere. On this project's CPU bf16 wins from ~8 batched sessions
-    and is on par for one (one-row bf16 matmuls gain little); see `hark bench engine`."""
+    """Map a dtype name to torch. "auto": bfloat16 on a CUDA device that has it, float32 on the CPU.
+
+    On the CPU bf16 weights only pay off for big batches: `hark bench engine` measured one session's step
+    slower in bf16 than in fp32 on both CPUs we ran (AMD EPYC 14.8 vs 13.0 ms, Intel Xeon with AMX 25 vs
+    16 ms) and at most ~10 % faster at 8 sessions, so a server that batches many sessions asks for
+    `--dtype bfloat16` explicitly."""
     names = {
         "float32": torch.float32,
         "fp32": torch.float32,
@@ -58,11 +61,9 @@ def resolve_dtype(dtype: str) -> torch.dtype:
         return names[dtype]
     if dtype != "auto":
         raise ValueError(f"dtype must be auto, float32 or bfloat16, got {dtype!r}")
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    native = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-    return torch.bfloat16 if native else torch.float32
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
 
 
 class Engine:
