@@ -60,12 +60,13 @@ _m = encodec.modules
 _POINTWISE = (nn.ELU, nn.Tanh, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid)
 
 
-# The CPU matrix product (MKL) rounds differently when it has fewer than 4 rows per thread, and for
-# strided inputs. Feeding it contiguous rows, padded to a multiple of 4 per thread, keeps each output
-# row independent of how many frames a call carries, so codes do not depend on the chunking (one ulp
-# of difference can flip a code that is nearly tied between two codebook entries). Measured with 1-4
-# threads and the layer shapes of the codec.
-ROWS_PER_THREAD = 4
+# The CPU matrix product (MKL) picks its kernel, and so its rounding, by the number of rows, and rounds
+# strided inputs differently. Feeding it contiguous rows, padded to a multiple of ROWS_PER_THREAD per
+# thread, keeps each output row independent of how many frames a call carries, so codes do not depend on
+# the chunking (one ulp of difference can flip a code that is nearly tied between two codebook entries).
+# 4 rows sufficed on an AMD EPYC; an Intel Xeon with AVX-512 and AMX needed 16 (with 4, 8 of 600 codes
+# differed). Padding to 16 rows cost ~5 % of a 4-frame encode + decode there (one run, both settings).
+ROWS_PER_THREAD = 16
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
