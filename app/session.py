@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 END_QUIET_STEPS = 8  # steps without speech that end a response whose turn never said EOS
 ANSWER_WINDOW_S = 8.0  # how long after a commit the engine may take to start answering on its own
+# The engine learned to answer ~200 ms after the question ends, well inside VAD's silence_duration_ms
+# hangover (500 ms): it only talks over the user if VAD heard speech this recently.
+OVERLAP_GUARD_MS = 128.0
 TRANSCRIPT_SPEECH_STEPS = 6  # token mode: steps after a transcribed user piece that count as speech
 
 
@@ -417,7 +420,8 @@ class RealtimeSession:
         rising = out.speaking and not self._prev_speaking
         self._prev_speaking = out.speaking
         if resp is None and (rising or out.tool_call):
-            if td is not None and td.interrupt_response and self._segmenter.speaking and not out.tool_call:
+            talking = self._segmenter.voiced_within(OVERLAP_GUARD_MS)
+            if td is not None and td.interrupt_response and talking and not out.tool_call:
                 self.handle.session.silence()  # it started talking over the user: let the user finish
             elif out.tool_call or (td is not None and td.create_response):  # starts with this very step
                 resp = self.responses.create(position, self.config.max_output_tokens)

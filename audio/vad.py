@@ -107,6 +107,10 @@ class SpeechSegmenter:
         """Speech is heard but has not lasted `min_speech_ms` yet: a start may follow, or it was a blip."""
         return not self.speaking and self._run_start is not None
 
+    def voiced_within(self, ms: float) -> bool:
+        """Speech is in progress and was heard in the last `ms`, not only in the silence hangover."""
+        return self.speaking and self.now_ms - self._last_voiced < ms
+
     def update(self, probability: float, duration_ms: float = WINDOW_MS) -> SpeechEvent | None:
         """Observe `duration_ms` of audio with this speech probability; returns a decision or None."""
         c = self.config

@@ -64,3 +64,14 @@ def test_segmenter_start_never_before_zero():
     seg = SpeechSegmenter(SegmenterConfig(prefix_padding_ms=300, min_speech_ms=20))
     events = [e for p in [0.9] * 5 if (e := seg.update(p, 10.0))]
     assert events[0].kind == "started" and events[0].audio_ms == 0
+
+
+def test_segmenter_tells_fresh_speech_from_the_silence_hangover():
+    """During the silence_duration_ms hangover `speaking` stays True but `voiced_within` lets go."""
+    seg = SpeechSegmenter(SegmenterConfig(threshold=0.5, silence_duration_ms=500, min_speech_ms=64))
+    for _ in range(10):
+        seg.update(0.9, 32)
+    assert seg.speaking and seg.voiced_within(128)
+    for _ in range(5):  # 160 ms of silence: still inside the hangover
+        seg.update(0.0, 32)
+    assert seg.speaking and not seg.voiced_within(128) and seg.voiced_within(200)
