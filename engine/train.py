@@ -34,7 +34,7 @@ from engine.dataset import DialogueWindows, collate, read_info, read_manifest, s
 from engine.model import IGNORE, PRESETS, OmniModel, load_balance_loss, router_z_loss
 from engine.tokenizer import DEFAULT_PATH as DEFAULT_TOKENIZER
 from engine.tokenizer import PAD_ID, TextTokenizer
-from engine.weights import load_model, save_checkpoint
+from engine.weights import load_model, read_meta, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class TrainConfig:
     data: str = field(default="data/engine", metadata={"help": "dataset folder from `hark data synth`"})
     out: str = field(default="runs/engine", metadata={"help": "run folder (resumed when it has a state)"})
     preset: str = field(default="cpu", metadata={"help": "model size: tiny, cpu or gpu"})
+    init: str = field(
+        default="",
+        metadata={"help": "start from this engine checkpoint's weights (e.g. assets/engine), not random"},
+    )
     steps: int = field(default=4000, metadata={"help": "optimizer steps in total"})
     batch_size: int = field(default=8, metadata={"help": "windows per step (per process)"})
     crop_steps: int = field(default=0, metadata={"help": "audio steps per window (0: the context window)"})
@@ -171,6 +175,8 @@ class Trainer:
                     f"{self.config.data} has K={info['K']}, G={info['G']}; the run in {state} does not"
                 )
             return model
+        if self.config.init:
+            return self._initial_model(info)
         if self.config.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.config.preset!r}; choose one of {sorted(PRESETS)}")
         cfg = dataclasses.replace(
@@ -184,6 +190,20 @@ class Trainer:
         )
         torch.manual_seed(self.config.seed)
         return OmniModel(cfg)
+
+    def _initial_model(self, info: dict) -> OmniModel:
+        """The `init` checkpoint in fp32: training continues from it with a fresh optimizer and schedule."""
+        log.info("starting from the weights in %s", self.config.init)
+        model = load_model(self.config.init, torch.float32)
+        init_codec = read_meta(self.config.init).get("codec_id")
+        if (model.config.num_codebooks, model.config.frames_per_step) != (info["K"], info["G"]) or (
+            init_codec and self.codec_id and init_codec != self.codec_id
+        ):
+            raise ValueError(
+                f"{self.config.init} was trained on other codec tokens than {self.config.data}; "
+                "synthesize the dataset with the codec it was trained on"
+            )
+        return model
 
     def _optimizer(self) -> torch.optim.AdamW:
         """AdamW; matrices decay, norms, sinks, embeddings and the router's scale-free bits do not."""

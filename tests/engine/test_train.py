@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from engine.engine import Engine
 from engine.tokenizer import DEFAULT_PATH, EOS_ID, PAD_ID, TextTokenizer
@@ -81,3 +82,28 @@ def test_training_reduces_loss_resumes_and_exports(tmp_path):
     assert engine.codec_id == CODEC_ID
     out = engine.step([engine.new_session("current time: 14:05")], np.zeros((1, K, G), np.int64))
     assert out[0].audio_codes.shape == (K, G)
+
+
+def test_init_continues_from_a_checkpoint_and_checks_its_codec(tmp_path):
+    """`init` starts a new run from trained weights (its first loss is already low); other codecs refuse."""
+    write_dataset(tmp_path / "data")
+    common = dict(
+        data=str(tmp_path / "data"),
+        preset="tiny",
+        batch_size=4,
+        crop_steps=16,
+        lr=3e-3,
+        warmup=5,
+        log_every=5,
+        eval_every=100,
+        save_every=100,
+    )
+    trained = train_engine(TrainConfig(out=str(tmp_path / "first"), steps=40, **common))
+    train_engine(TrainConfig(out=str(tmp_path / "second"), steps=5, init=str(trained), **common))
+    scratch = losses(tmp_path / "first", "train")
+    assert losses(tmp_path / "second", "train")[0] < 0.8 * scratch[0]
+
+    info = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    (tmp_path / "data" / "dataset.json").write_text(json.dumps({**info, "codec_id": "ffffffffffffffff"}))
+    with pytest.raises(ValueError, match="other codec tokens"):
+        train_engine(TrainConfig(out=str(tmp_path / "third"), steps=5, init=str(trained), **common))
