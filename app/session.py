@@ -355,6 +355,14 @@ class RealtimeSession:
         prob = 1.0 if out.step - self._heard_at_step < TRANSCRIPT_SPEECH_STEPS else 0.0
         self._on_speech(prob, position, 1000 * self._step_s)
 
+    def _user_talking(self, step: int) -> bool:
+        """Whether the user was heard within OVERLAP_GUARD_MS. In token mode that is measured from the
+        last transcribed piece (it marks a word's end), not from the speech span _transcript_vad
+        stretches over the words, which would outlast the ~200 ms the engine waits before answering."""
+        if self.config.input_format == p.TOKENS_FORMAT:
+            return 1000 * self._step_s * (step - self._heard_at_step) < OVERLAP_GUARD_MS
+        return self._segmenter.voiced_within(OVERLAP_GUARD_MS)
+
     def _open_engine(self) -> SessionHandle:
         """Open the engine session at the first step: the instructions and items sent so far are its
         context, then the clock line (a segment of its own, so that it can be refreshed)."""
@@ -420,7 +428,7 @@ class RealtimeSession:
         rising = out.speaking and not self._prev_speaking
         self._prev_speaking = out.speaking
         if resp is None and (rising or out.tool_call):
-            talking = self._segmenter.voiced_within(OVERLAP_GUARD_MS)
+            talking = self._user_talking(out.step)
             if td is not None and td.interrupt_response and talking and not out.tool_call:
                 self.handle.session.silence()  # it started talking over the user: let the user finish
             elif out.tool_call or (td is not None and td.create_response):  # starts with this very step
