@@ -214,12 +214,13 @@ class Block(nn.Module):
         self.attn = Attention(cfg, sliding=index % 2 == 0)
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.ffn = MoE(cfg) if index % cfg.moe_every == 0 else DenseFFN(cfg)
+        self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, view: AttentionView, cache=None) -> tuple[Tensor, Routing | None]:
-        x = x + self.attn(self.attn_norm(x), view, cache)
+        x = x + self.dropout(self.attn(self.attn_norm(x), view, cache))
         B, T, d = x.shape
         y, routing = self.ffn(self.ffn_norm(x).view(B * T, d))
-        return x + y.view(B, T, d), routing
+        return x + self.dropout(y.view(B, T, d)), routing
 
 
 class AudioEmbedding(nn.Module):
@@ -285,6 +286,7 @@ class ModelConfig:
     rollback: int = 64  # extra ring slots: how many steps truncate() can rewrite
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    dropout: float = 0.0  # on each block's residual branches while training (eval mode ignores it)
 
     def __post_init__(self):
         if len(self.audio_delays) != self.num_codebooks or len(self.silence_codes) != self.num_codebooks:

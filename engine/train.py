@@ -58,6 +58,10 @@ class TrainConfig:
     warmup: int = field(default=200, metadata={"help": "linear warm-up steps"})
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    dropout: float = field(
+        default=0.1,
+        metadata={"help": "residual dropout (against memorising the dialogues)"},
+    )
     text_weight: float = 1.0
     user_text_weight: float = 0.5
     pad_weight: float = 0.5  # relative weight of PAD targets on the text streams
@@ -115,6 +119,15 @@ def compute_losses(
     return losses
 
 
+def set_dropout(model: OmniModel, p: float) -> None:
+    """Use residual dropout `p` from now on (also for a resumed or initialised model) and record it in the
+    config the checkpoints are saved with."""
+    model.config.dropout = p
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+
+
 def expert_usage(routings, num_experts: int) -> list[float]:
     """Fraction of assignments each expert got, averaged over MoE layers."""
     counts = sum(torch.bincount(r.choice.flatten(), minlength=num_experts).float() for r in routings)
@@ -134,6 +147,7 @@ class Trainer:
         self.tokenizer_file = self._tokenizer_file(info)
         self.codec_id = info.get("codec_id")
         model = self._build_model(info)
+        set_dropout(model, config.dropout)
         self.model_config = model.config
         self.model = model.to(self.device)
         self.ddp = (
