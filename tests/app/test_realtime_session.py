@@ -13,7 +13,9 @@ import pytest
 import torch
 from wsclient import Client, pcm16
 
+from app import protocol as p
 from app.server import ServerConfig, running_server
+from app.session import OVERLAP_GUARD_MS, TRANSCRIPT_SPEECH_STEPS
 from audio.tts import Voice, synthesize
 from engine.engine import Engine
 from engine.tokenizer import PAD_ID
@@ -149,3 +151,19 @@ async def test_response_pauses_while_speech_may_be_starting_and_resumes_after_a_
     assert not c.of("input_audio_buffer.speech_started")
     assert done["response"]["status"] == "incomplete" and len(c.of("response.output_audio.delta")) == 40
     assert max(np.diff(arrivals)) > 0.35  # held while the voice lasted, then released at once
+
+
+async def test_token_mode_counts_the_user_as_talking_only_just_after_a_transcribed_word(serve):
+    """Token mode has no audio for VAD: the overlap guard runs from the engine's last transcribed piece (a
+    word's end), so an answer ~200 ms after the last word is not taken for talking over the user."""
+    async with serve() as server, Client.connect(server) as c:
+        fmt = {"type": p.TOKENS_FORMAT}
+        td = {"type": "server_vad", "create_response": True}
+        await c.send("session.update", session={"audio": {"input": {"format": fmt, "turn_detection": td}}})
+        await c.until("session.updated")
+        rs = next(iter(server.sessions.values()))
+        rs._heard_at_step = 10
+        step_ms = 1000 * rs._step_s
+        talking = [s for s in range(10, 20) if rs._user_talking(s)]
+    assert talking == [s for s in range(10, 20) if (s - 10) * step_ms < OVERLAP_GUARD_MS] == [10, 11, 12]
+    assert TRANSCRIPT_SPEECH_STEPS * step_ms > 200  # the VAD window alone would still say "talking"
