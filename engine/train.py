@@ -321,6 +321,7 @@ class Trainer:
             if n >= self.config.eval_batches:
                 break
         self.last_eval = {key: value / max(n, 1) for key, value in totals.items()}
+        self.last_eval_step = self.step
         if is_main:
             self._log("eval", self.last_eval, None)
         return self.last_eval
@@ -348,10 +349,10 @@ class Trainer:
         (state / "state.json").write_text(
             json.dumps({"step": self.step, "config": dataclasses.asdict(self.config)}) + "\n"
         )
-        metrics = {
-            "step": self.step,
-            **{f"eval_{k}": round(v, 4) for k, v in getattr(self, "last_eval", {}).items()},
-        }
+        metrics = {"step": self.step}
+        if hasattr(self, "last_eval"):  # the held-out losses of the latest evaluation, maybe an earlier step
+            metrics["eval_step"] = self.last_eval_step
+            metrics.update({f"eval_{k}": round(v, 4) for k, v in self.last_eval.items()})
         save_checkpoint(
             self.model, self.out / "engine", self.tokenizer_file, metrics=metrics, codec_id=self.codec_id
         )

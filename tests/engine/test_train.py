@@ -73,6 +73,8 @@ def test_training_reduces_loss_resumes_and_exports(tmp_path):
     assert train[-1] < 0.7 * train[0]
     state = json.loads((tmp_path / "run" / "state" / "state.json").read_text())
     assert state["step"] == 30
+    metrics = json.loads((folder / "checkpoint.json").read_text())["metrics"]
+    assert metrics["step"] == metrics["eval_step"] == 30 and metrics["eval_loss"] > 0
     config.steps = 40
     train_engine(config)
     assert json.loads((tmp_path / "run" / "state" / "state.json").read_text())["step"] == 40
