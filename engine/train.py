@@ -183,14 +183,10 @@ class Trainer:
         state = self.out / "state"
         if (state / "model.safetensors").is_file():
             log.info("resuming from %s", state)
-            model = load_model(state, torch.float32)
-            if (model.config.num_codebooks, model.config.frames_per_step) != (info["K"], info["G"]):
-                raise ValueError(
-                    f"{self.config.data} has K={info['K']}, G={info['G']}; the run in {state} does not"
-                )
-            return model
-        if self.config.init:
-            return self._initial_model(info)
+            return self._load_matching(state, info)
+        if self.config.init:  # training continues from these weights with a fresh optimizer and schedule
+            log.info("starting from the weights in %s", self.config.init)
+            return self._load_matching(Path(self.config.init), info)
         if self.config.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.config.preset!r}; choose one of {sorted(PRESETS)}")
         cfg = dataclasses.replace(
@@ -205,16 +201,17 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         return OmniModel(cfg)
 
-    def _initial_model(self, info: dict) -> OmniModel:
-        """The `init` checkpoint in fp32: training continues from it with a fresh optimizer and schedule."""
-        log.info("starting from the weights in %s", self.config.init)
-        model = load_model(self.config.init, torch.float32)
-        init_codec = read_meta(self.config.init).get("codec_id")
+    def _load_matching(self, folder: Path, info: dict) -> OmniModel:
+        """The model saved in `folder` (fp32), refused unless it reads the dataset's codec tokens: the same
+        K and G, and the same codec when both name one (a run's resume point does not)."""
+        model = load_model(folder, torch.float32)
+        codec = read_meta(folder).get("codec_id")
         if (model.config.num_codebooks, model.config.frames_per_step) != (info["K"], info["G"]) or (
-            init_codec and self.codec_id and init_codec != self.codec_id
+            codec and self.codec_id and codec != self.codec_id
         ):
             raise ValueError(
-                f"{self.config.init} was trained on other codec tokens than {self.config.data}; "
+                f"{folder} was trained on other codec tokens than {self.config.data} "
+                f"(K={info['K']}, G={info['G']}, codec {self.codec_id}); "
                 "synthesize the dataset with the codec it was trained on"
             )
         return model
