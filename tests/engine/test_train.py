@@ -43,6 +43,21 @@ def write_dataset(folder, dialogues: int = 6, steps: int = 24):
     )
 
 
+def toy_config(tmp_path, out: str, **settings) -> TrainConfig:
+    """The tiny preset on the toy dataset in tmp_path/data, writing the run to tmp_path/out."""
+    return TrainConfig(
+        data=str(tmp_path / "data"),
+        out=str(tmp_path / out),
+        preset="tiny",
+        batch_size=4,
+        crop_steps=16,
+        lr=3e-3,
+        warmup=5,
+        log_every=5,
+        **settings,
+    )
+
+
 def losses(run, kind):
     return [
         r["loss"]
@@ -54,20 +69,7 @@ def losses(run, kind):
 def test_training_reduces_loss_resumes_and_exports(tmp_path):
     """The tiny preset learns the toy task, a second call resumes, Engine.load reads the result."""
     write_dataset(tmp_path / "data")
-    config = TrainConfig(
-        data=str(tmp_path / "data"),
-        out=str(tmp_path / "run"),
-        preset="tiny",
-        steps=30,
-        batch_size=4,
-        crop_steps=16,
-        lr=3e-3,
-        warmup=5,
-        log_every=5,
-        eval_every=15,
-        eval_batches=1,
-        save_every=15,
-    )
+    config = toy_config(tmp_path, "run", steps=30, eval_every=15, eval_batches=1, save_every=15)
     folder = train_engine(config)
     train = losses(tmp_path / "run", "train")
     assert train[-1] < 0.7 * train[0]
@@ -89,23 +91,13 @@ def test_training_reduces_loss_resumes_and_exports(tmp_path):
 def test_init_continues_from_a_checkpoint_and_checks_its_codec(tmp_path):
     """`init` starts a new run from trained weights (its first loss is already low); other codecs refuse."""
     write_dataset(tmp_path / "data")
-    common = dict(
-        data=str(tmp_path / "data"),
-        preset="tiny",
-        batch_size=4,
-        crop_steps=16,
-        lr=3e-3,
-        warmup=5,
-        log_every=5,
-        eval_every=100,
-        save_every=100,
-    )
-    trained = train_engine(TrainConfig(out=str(tmp_path / "first"), steps=40, **common))
-    train_engine(TrainConfig(out=str(tmp_path / "second"), steps=5, init=str(trained), **common))
+    once = dict(eval_every=100, save_every=100)  # one evaluation and save, at the end
+    trained = train_engine(toy_config(tmp_path, "first", steps=40, **once))
+    train_engine(toy_config(tmp_path, "second", steps=5, init=str(trained), **once))
     scratch = losses(tmp_path / "first", "train")
     assert losses(tmp_path / "second", "train")[0] < 0.8 * scratch[0]
 
     info = json.loads((tmp_path / "data" / "dataset.json").read_text())
     (tmp_path / "data" / "dataset.json").write_text(json.dumps({**info, "codec_id": "ffffffffffffffff"}))
     with pytest.raises(ValueError, match="other codec tokens"):
-        train_engine(TrainConfig(out=str(tmp_path / "third"), steps=5, init=str(trained), **common))
+        train_engine(toy_config(tmp_path, "third", steps=5, init=str(trained), **once))
