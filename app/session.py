@@ -19,7 +19,9 @@ it, tells the engine `start_turn()`, so its speech starts at that step. With `in
 response is held (no deltas go out) from the first VAD window that hears speech; once the speech lasts
 `min_speech_ms` it is cancelled (turn_detected): nothing held is sent, and the engine is told `silence()`
 and `truncate_at()` what was sent (the client's `conversation.item.truncate` later cuts it to what was
-played). Shorter speech releases the held deltas and the response goes on.
+played). Shorter speech releases the held deltas and the response goes on. The engine stays mute until
+the user's turn has ended: by its own transcript, or (with `create_response`) by server VAD once the engine
+has heard the committed audio (`user_turn_ended()`).
 
 The engine's text context ends with the current-time line; it is re-injected (replacing the old one) at
 each user turn and `response.create` when the minute changed, so "what time is it" stays right.
@@ -343,6 +345,7 @@ class RealtimeSession:
             td = self.config.turn_detection
             if td is not None and td.create_response:  # the engine may now answer on its own
                 self.input.answer_until = t2 + ANSWER_WINDOW_S
+                handle.session.user_turn_ended()  # after a barge-in, VAD ends the mute even if ASR missed
         self.turns.transcribe(out.user_text_piece, position)
         self.turns.advance(heard)
         await self._respond(loop, out, position, {"encode": t1 - t0, "engine": t2 - t1})

@@ -1,8 +1,8 @@
 """One conversation's streaming state: its cache row, recent token history, turn state and controls.
 
-Control calls (silence, start_turn, truncate, truncate_at, inject_text, reset) may come from any thread and
-never block; they are queued and take effect at the start of the session's next step, inside whichever
-thread runs `Engine.step`. The session's cache row is taken there too, at its first step.
+Control calls (silence, user_turn_ended, start_turn, truncate, truncate_at, inject_text, reset) may come
+from any thread and never block; they are queued and take effect at the start of the session's next step,
+inside whichever thread runs `Engine.step`. The session's cache row is taken there too, at its first step.
 
 Control semantics:
 - `silence()`: ends the current turn (`speaking` is False from the next step) and from then on forces the
@@ -10,6 +10,9 @@ Control semantics:
   stopped). The mute lifts once the user's next turn has ended: the model has transcribed at least one
   user token since the mute and then RESUME_QUIET_STEPS steps passed without one. The model then decides
   itself when to answer.
+- `user_turn_ended()`: lifts a mute because someone else (the service's VAD) saw the user's turn end; as
+  above, the model then decides when to answer. Without it a mute would outlast a user turn the model
+  failed to transcribe.
 - `start_turn()`: lifts a mute and makes the assistant speak now: unless a turn is in progress, the
   monologue may not be PAD, EOS or another special token until a word token starts a turn (normally at
   the very next step, whose output then says `speaking`).
@@ -96,6 +99,10 @@ class EngineSession:
         ends."""
         self._queue("silence", None)
 
+    def user_turn_ended(self) -> None:
+        """The user's turn has ended (and the engine has heard it): lift a mute, leaving the model free."""
+        self._queue("user_turn_ended", None)
+
     def start_turn(self) -> None:
         """Speak now: lift a mute and make the next monologue token a word (unless a turn is in progress)."""
         self._queue("start_turn", None)
@@ -163,6 +170,8 @@ class EngineSession:
             elif kind == "silence":
                 self.muted, self.heard_user, self.quiet_steps = True, False, 0
                 self.in_turn, self.starting, self._tool = False, False, None
+            elif kind == "user_turn_ended":
+                self.muted = False
             elif kind == "start_turn":
                 self.muted, self.starting = False, not self.in_turn
             elif kind == "context":

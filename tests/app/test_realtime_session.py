@@ -82,6 +82,27 @@ async def test_barge_in_does_not_wait_for_the_engine(serve, question, models):
     assert done["response"]["status_details"]["reason"] == "turn_detected"
 
 
+async def test_after_a_barge_in_the_engine_answers_once_vad_ends_the_users_turn(models, question):
+    """The engine's mute after a barge-in lifts when server VAD ends the user's turn, even for a model that
+    transcribes nothing (whose own transcript would never say the turn ended): a new response follows."""
+    deaf = Engine.random("tiny", seed=0)  # talks whenever it may
+    with torch.no_grad():
+        deaf.model.user_text_head.weight.zero_()
+    config = ServerConfig(port=0, seed=0)
+    async with running_server(config, deaf, models[1]) as server, Client.connect(server) as c:
+        td = {"type": "server_vad", "create_response": True, "min_speech_ms": 100}
+        await c.send("session.update", session={"audio": {"input": {"turn_detection": td}}})
+        await c.append(pcm16(np.zeros(2 * 1280, np.float32)))
+        first = await c.until("response.created")
+        await c.append(pcm16(np.concatenate([question, np.zeros(24000, np.float32)])))
+        done = await c.until("response.done")
+        await c.until("input_audio_buffer.speech_stopped")
+        second = await c.until("response.created", timeout=10)
+    assert done["response"]["id"] == first["response"]["id"]
+    assert done["response"]["status_details"]["reason"] == "turn_detected"
+    assert second["response"]["id"] != first["response"]["id"]
+
+
 async def test_item_truncate_cuts_the_engine_where_the_client_stopped(serve):
     """conversation.item.truncate: the engine keeps the monologue before the played position, PAD after."""
     async with serve() as server, Client.connect(server) as c:

@@ -59,6 +59,24 @@ def test_start_turn_lifts_a_mute(quiet_engine):
     assert out.speaking and out.text_token not in SPECIAL_IDS and not session.stats["muted"]
 
 
+def test_user_turn_ended_lifts_a_mute_the_transcript_never_would(quiet_engine):
+    """A model that transcribes nothing stays muted after silence() however long the user pauses;
+    user_turn_ended() (the service's VAD) lifts the mute without forcing a word: the model decides."""
+    talker = Engine.random("tiny", seed=0)  # the untrained model talks whenever it may
+    with torch.no_grad():
+        talker.model.user_text_head.weight.zero_()
+    for engine, speaks in ((talker, True), (quiet_engine, False)):
+        session = engine.new_session("", GREEDY)
+        codes = user_codes(14, seed=6)
+        session.silence()
+        muted = [engine.step([session], c)[0] for c in codes[:8]]
+        assert not any(o.speaking for o in muted) and session.stats["muted"]
+        session.user_turn_ended()
+        free = [engine.step([session], c)[0] for c in codes[8:]]
+        assert not session.stats["muted"]
+        assert any(o.speaking for o in free) == speaks
+
+
 def test_start_turn_leaves_batch_neighbours_alone(quiet_engine):
     """Only the session told start_turn() is forced; its batch neighbour stays silent."""
     a, b = quiet_engine.new_session("", GREEDY), quiet_engine.new_session("", GREEDY)

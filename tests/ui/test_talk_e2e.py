@@ -117,9 +117,10 @@ async def test_own_voice_interrupts_without_aec(pulse_server, models):
         await press(pilot, "q")
 
 
-async def test_device_picker_lists_checks_and_switches(pulse_server, models):
+async def test_device_picker_lists_checks_and_switches(pulse_server, models, question):
     """d lists the PulseAudio devices, the meter shows the microphone (it hears the assistant), t plays a
-    tone, and "Use these" reopens the conversation on the chosen devices."""
+    tone, and "Use these" reopens the conversation on the chosen devices: the user is heard on the new
+    microphone and answered on the new speaker."""
     app = _talk_app(models, aec=True)
     async with app.run_test() as pilot:
         client = app.client
@@ -133,5 +134,14 @@ async def test_device_picker_lists_checks_and_switches(pulse_server, models):
         await until(lambda: "tone" in picker.status and "played" in picker.status, what="the tone")
         picker.query_one("#apply", Button).press()
         await until(lambda: client.audio.generation == 1, what="the switch")
-        await until(lambda: client.playback.audible, what="sound on the new devices")
+        # The assistant may be talking or (after a barge-in by an echo the fresh canceller let through)
+        # waiting for the user: either way a spoken turn on the new devices gets an answer.
+        stopped = "input_audio_buffer.speech_stopped"
+        turns = client.events_seen[stopped]
+        async with OutputDevice() as room:
+            room.write(0.5 * question)
+            await until(lambda: client.events_seen[stopped] > turns, what="the user's turn")
+            await room.drain()
+        played = client.audio.sink.played_samples
+        await until(lambda: client.audio.sink.played_samples > played, what="the answer on the new speaker")
         await press(pilot, "q")

@@ -57,17 +57,20 @@ def test_talk_in_tmux_shows_the_conversation(tmux_socket, question_wav, tmp_path
     ):
         time.sleep(0.05)
     _tmux(tmux_socket, "respawn-pane", "-k", "-t", "talk", shell)
+    # "thinking" can flash for under one poll here (the untrained engine answers as soon as server VAD ends
+    # the turn); tests/ui/test_app.py follows every state change in-process instead.
+    wanted = {"speaking", "user speaking"}
     states, screen = set(), ""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         screen = _tmux(tmux_socket, "capture-pane", "-p", "-t", "talk")
         states |= {s for s in STATES if f"● {s}" in screen}
-        if "thinking" in states and USER_LINE.search(screen) and ASSISTANT_LINE.search(screen):
+        if wanted <= states and USER_LINE.search(screen) and ASSISTANT_LINE.search(screen):
             break
         time.sleep(0.2)
     print(screen)
     assert USER_LINE.search(screen) and ASSISTANT_LINE.search(screen), f"no conversation on screen:\n{screen}"
-    assert {"speaking", "user speaking", "thinking"} <= states, f"states seen: {states}"
+    assert wanted <= states, f"states seen: {states}"
     assert "mic" in screen and "speaker" in screen and "latency" in screen
     _tmux(tmux_socket, "send-keys", "-t", "talk", "q")
     deadline = time.monotonic() + 20
