@@ -75,6 +75,7 @@ class Responses:
         self._G = frames_per_step
         self._frame_rate = frame_rate
         self.current: Response | None = None
+        self.created = 0  # responses created so far
         self._items: OrderedDict[str, Response] = OrderedDict()
         self.counts = {"completed": 0, "cancelled": 0, "incomplete": 0}
 
@@ -83,6 +84,7 @@ class Responses:
         """A new response (the previous one must be done); emits response.created."""
         resp = Response(ev.new_id("resp"), time.monotonic(), position, max_steps)
         self.current = resp
+        self.created += 1
         self._emit(
             ev.server_event("response.created", response=ev.response_object(resp.id, "in_progress", []))
         )

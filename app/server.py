@@ -36,7 +36,7 @@ from app.protocol import ProtocolError
 from app.session import RealtimeSession, SessionRuntime
 from audio.codec import Codec
 from audio.vad import SileroVad
-from engine.engine import Engine
+from engine.engine import Engine, SamplingConfig
 from engine.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ class ServerConfig:
     seed: int | None = field(
         default=None, metadata={"help": "sampling seed for every session (reproducible)"}
     )
+    audio_temperature: float = field(
+        default=SamplingConfig.audio_temperature,
+        metadata={"help": "sampling temperature of the assistant's speech codes (0: always the likeliest)"},
+    )
 
     def check(self) -> None:
         """Refuse an unauthenticated service on a non-loopback address (ValueError)."""
@@ -78,6 +82,8 @@ class ServerConfig:
             )
         if self.max_sessions < 1 or self.send_queue_max < 1:
             raise ValueError("max_sessions and send_queue_max must be at least 1")
+        if self.audio_temperature < 0:
+            raise ValueError(f"audio_temperature must be >= 0, got {self.audio_temperature}")
 
 
 def _is_default_loopback(host: str) -> bool:
@@ -283,7 +289,7 @@ async def running_server(
                 vad,
                 executor,
                 instructions=config.instructions,
-                seed=config.seed,
+                sampling=SamplingConfig(audio_temperature=config.audio_temperature, seed=config.seed),
                 max_input_ahead_s=config.max_input_ahead_s,
                 clock=current_time_context,
             )

@@ -13,7 +13,8 @@ a commit, the engine's own answer with `create_response`), the engine steps on s
 Turn-taking: the engine decides when to speak. A response exists from the step it starts speaking
 (`StepOutput.speaking`) until its turn ends (EOS or `END_QUIET_STEPS` quiet steps), the step limit
 (`max_output_tokens`, in steps) is reached, or it is cancelled. Automatic responses (server_vad with
-`create_response`) open on a rising edge of `speaking` while server VAD hears no user speech;
+`create_response`) open on a rising edge of `speaking` while server VAD hears no user speech, and when
+the engine lets a turn that VAD ended pass unanswered, the session requests the answer;
 `response.create` opens a response at once and, as soon as the engine has heard the input sent before
 it, tells the engine `start_turn()`, so its speech starts at that step. With `interrupt_response`, the
 response is held (no deltas go out) from the first VAD window that hears speech; once the speech lasts
@@ -70,7 +71,7 @@ class SessionRuntime:
     vad: SileroVad
     executor: Executor  # runs codec and VAD work off the event loop
     instructions: str = ""  # default text context of every session
-    seed: int | None = None  # sampling seed of every session (None: random)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # of every session (seed None: random)
     max_input_ahead_s: float = 30.0  # client audio may run this far ahead of real time, then errors
     clock: Callable[[], str] = field(default=lambda: "")  # the current-time context line
 
@@ -126,6 +127,7 @@ class RealtimeSession:
         self._speech_end_at: float | None = None
         self._input_end_at: float | None = None
         self._commit_position: int | None = None
+        self._responses_before_turn = 0  # responses created before the user's current turn started
         self._heard_at_step = -(1 << 30)  # token mode: last step with a user-transcript piece
         self.stats = {"steps": 0, "padded_steps": 0, "audio_in_s": 0.0, "errors": 0, "barge_ins": 0}
 
@@ -340,15 +342,37 @@ class RealtimeSession:
         if tokens_in and self.config.turn_detection is not None:
             self._transcript_vad(out, position + self._step_samples)
         heard = position + self._step_samples
-        if self._commit_position is not None and heard >= self._commit_position:
-            self._input_end_at, self._commit_position = t2, None
-            td = self.config.turn_detection
-            if td is not None and td.create_response:  # the engine may now answer on its own
-                self.input.answer_until = t2 + ANSWER_WINDOW_S
-                handle.session.user_turn_ended()  # after a barge-in, VAD ends the mute even if ASR missed
+        turn_heard = self._commit_position is not None and heard >= self._commit_position
+        if turn_heard:
+            self._committed_turn_heard(handle, t2)
         self.turns.transcribe(out.user_text_piece, position)
         self.turns.advance(heard)
         await self._respond(loop, out, position, {"encode": t1 - t0, "engine": t2 - t1})
+        if turn_heard:
+            self._answer_if_unanswered(heard)
+
+    def _committed_turn_heard(self, handle: SessionHandle, now: float) -> None:
+        """The engine has consumed the audio up to the last commit: the user's turn is over for it."""
+        self._input_end_at, self._commit_position = now, None
+        td = self.config.turn_detection
+        if td is not None and td.create_response:  # the engine may now answer on its own
+            self.input.answer_until = now + ANSWER_WINDOW_S
+            handle.session.user_turn_ended()  # after a barge-in, VAD ends the mute even if ASR missed
+
+    def _answer_if_unanswered(self, heard: int) -> None:
+        """With create_response, request the answer to a committed turn the engine let pass in silence.
+
+        VAD commits a turn after silence_duration_ms (500 ms) without speech, and the engine, when it answers
+        on its own, starts within ~330 ms of the question's end (p90 of `hark eval engine`): by the step
+        that hears the commit it has had its chance. Asking now, as response.create would, means a user is
+        never left without an answer.
+        """
+        td = self.config.turn_detection
+        answered = self.responses.created > self._responses_before_turn  # perhaps already done
+        if td is None or not td.create_response or self.responses.current is not None or answered:
+            return
+        log.debug("session %s: the engine let the turn pass; requesting an answer", self.id)
+        self.responses.create(heard, self.config.max_output_tokens)
 
     def _transcript_vad(self, out: StepOutput, position: int) -> None:
         """Token mode has no audio to run VAD on: the engine's own transcript is the speech signal (a
@@ -370,7 +394,7 @@ class RealtimeSession:
         """Open the engine session at the first step: the instructions and items sent so far are its
         context, then the clock line (a segment of its own, so that it can be refreshed)."""
         context = "\n".join(self._pending_context)
-        self.handle = self.rt.scheduler.open(context, SamplingConfig(seed=self.rt.seed))
+        self.handle = self.rt.scheduler.open(context, self.rt.sampling)
         self._pending_context.clear()
         self._refresh_clock()
         return self.handle
@@ -407,6 +431,7 @@ class RealtimeSession:
             self.stats["barge_ins"] += 1
             resp.barge_in_ms = event.delay_ms
             self._stop(resp, "cancelled", "turn_detected")
+        self._responses_before_turn = self.responses.created
 
     def _speech_stopped(self, event: SpeechEvent, position: int) -> None:
         """speech_stopped: the user's turn is committed at `position`."""

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from app.session import RealtimeSession, SessionRuntime
 from audio.codec import Codec
-from engine.engine import Engine
+from engine.engine import Engine, SamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,14 @@ async def embedded_runtime(
     try:
         async with Scheduler(engine, max_batch=1) as scheduler:
             yield SessionRuntime(
-                engine, codec, scheduler, vad, executor, instructions, seed, clock=current_time_context
+                engine,
+                codec,
+                scheduler,
+                vad,
+                executor,
+                instructions,
+                SamplingConfig(seed=seed),
+                clock=current_time_context,
             )
     finally:
         executor.shutdown(wait=False, cancel_futures=True)

@@ -103,6 +103,31 @@ async def test_after_a_barge_in_the_engine_answers_once_vad_ends_the_users_turn(
     assert second["response"]["id"] != first["response"]["id"]
 
 
+async def test_a_turn_the_engine_lets_pass_gets_an_answer(quiet_models, question):
+    """server_vad + create_response: an engine that would stay silent is asked to answer as soon as it has
+    heard the turn VAD committed (silence_duration_ms after the speech); it answers once."""
+    config = ServerConfig(port=0, seed=0, audio_temperature=0.0)  # sampled ties would not be silence
+    async with running_server(config, *quiet_models) as server, Client.connect(server) as c:
+        td = {"type": "server_vad", "create_response": True, "silence_duration_ms": 500}
+        session = {"max_output_tokens": 6, "audio": {"input": {"turn_detection": td}}}
+        await c.send("session.update", session=session)
+        audio = np.concatenate([question, np.zeros(36000, np.float32)])
+        for start in range(0, len(audio), 960):  # real-time pace, 40 ms packets: VAD runs ahead
+            await c.append(pcm16(audio[start : start + 960]))
+            await asyncio.sleep(0.04)
+        stopped = await c.until("input_audio_buffer.speech_stopped")
+        created = await c.until("response.created")
+        done = await c.until("response.done")
+        rs = next(iter(server.sessions.values()))
+    assert c.events.index(stopped) < c.events.index(created)
+    assert done["response"]["status"] == "incomplete"  # it spoke for all max_output_tokens steps
+    assert len(c.of("response.output_audio.delta")) == 6 and len(c.of("response.created")) == 1
+    first_chunk = rs.responses._items[done["response"]["output"][0]["id"]].first_chunk
+    answer_ms = first_chunk * 1000 * rs._step_s - stopped["audio_end_ms"]
+    print(f"answer starts {answer_ms:.0f} ms after the end of speech")
+    assert 400 <= answer_ms <= 700  # VAD's 500 ms of silence (less its window), then a step or two
+
+
 async def test_item_truncate_cuts_the_engine_where_the_client_stopped(serve):
     """conversation.item.truncate: the engine keeps the monologue before the played position, PAD after."""
     async with serve() as server, Client.connect(server) as c:
