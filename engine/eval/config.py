@@ -17,6 +17,14 @@ class EvalConfig:
     dialogues: int = field(default=40, metadata={"help": "held-out dialogues to run"})
     seed: int = field(default=0, metadata={"help": "which held-out dialogues"})
     interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})
+    request_answer_ms: float = field(
+        default=0.0,
+        metadata={
+            "help": "as `hark serve` with server VAD: request the answer (start_turn) when the engine "
+            "has not started one this long after a question ends (its silence_duration_ms, 500); "
+            "0: the model alone"
+        },
+    )
     judge: bool = field(default=True, metadata={"help": "judge spoken answers with pocketsphinx"})
     free_wer: bool = field(default=True, metadata={"help": "also transcribe answers freely (slower)"})
     cache: str = field(default="data/cache", metadata={"help": "speech cache folder"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,6 +73,14 @@ def reference_trace(case: Case, tokenizer: TextTokenizer) -> Trace:
     return Trace(text.astype(np.int64), pieces, user_pieces, np.zeros(len(text), bool), tools, case.assistant)
 
 
+def answer_due(case: Case, engine, config: EvalConfig) -> dict[int, int]:  # noqa: ANN001 - Engine
+    """Step at which the service would request each answer -> the step its question ended."""
+    if config.request_answer_ms <= 0:
+        return {}
+    wait = math.ceil(config.request_answer_ms / 1000 / engine.step_seconds)
+    return {turn["user_end"] + wait: turn["user_end"] for turn in case.timeline.turns}
+
+
 def _load_engine(config: EvalConfig):  # noqa: ANN202 - engine.engine.Engine, imported lazily
     from engine.engine import Engine
 
@@ -92,7 +101,9 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     for case in tqdm(cases, desc="eval", unit="dlg", disable=not progress):
         exchanges = [t.exchange for t in case.plan.turns]
         traces = {
-            "engine": run_stream(engine, codec, case.user, case.plan.clock.context()),
+            "engine": run_stream(
+                engine, codec, case.user, case.plan.clock.context(), None, answer_due(case, engine, config)
+            ),
             "reference": reference_trace(case, engine.tokenizer),
         }
         for name, trace in traces.items():

@@ -46,8 +46,13 @@ def run_stream(
     user_wav: np.ndarray,
     context: str = "",
     sampling: SamplingConfig | None = None,
+    answer_due: dict[int, int] | None = None,
 ) -> Trace:
-    """Stream `user_wav` (float32 24 kHz; zero-padded to whole steps) through codec, engine and codec."""
+    """Stream `user_wav` (float32 24 kHz; zero-padded to whole steps) through codec, engine and codec.
+
+    `answer_due` maps a step to the step a question ended: if the engine has not spoken since, it is told
+    `start_turn()` at that step, as the service does when it has heard a turn server VAD committed.
+    """
     step_samples = engine.frames_per_step * codec.frame_size
     steps = -(-len(user_wav) // step_samples)
     wav = np.zeros(steps * step_samples, np.float32)
@@ -58,6 +63,8 @@ def run_stream(
     for t in range(steps):
         start = time.perf_counter()
         codes = encoder.encode(wav[t * step_samples : (t + 1) * step_samples])  # [K, G]
+        if answer_due and t in answer_due and not any(speaking[answer_due[t] :]):
+            session.start_turn()
         out = engine.step([session], codes[None])[0]
         audio.append(decoder.decode(out.audio_codes))
         step_ms.append(1000 * (time.perf_counter() - start))

@@ -10,9 +10,9 @@ from audio.codec_config import CodecConfig
 from audio.tts import Voice
 from audio.wavio import write_wav
 from engine.data.speech import speak
-from engine.engine import Engine
+from engine.engine import Engine, SamplingConfig
 from engine.eval.config import EvalConfig
-from engine.eval.harness import make_cases, reference_trace
+from engine.eval.harness import answer_due, make_cases, reference_trace
 from engine.eval.judge import SpeechJudge
 from engine.eval.respond import respond
 from engine.eval.score import report, score_turns, user_wer
@@ -90,6 +90,26 @@ def test_stream_runs_codec_engine_codec_step_by_step(small):
     assert len(trace.text) == len(trace.pieces) == len(trace.user_pieces) == len(trace.speaking) == steps
     assert trace.audio.shape == (steps * 1280,) and trace.audio.dtype == np.float32
     assert len(trace.step_ms) == steps and min(trace.step_ms) > 0
+
+
+def test_stream_requests_an_answer_the_engine_let_pass(small, cases):
+    """answer_due: an engine that never speaks on its own (greedy, all ties) is made to start a turn at the
+    due step, and only when it has been silent since the question ended."""
+    _, codec = small
+    quiet = Engine.random("tiny", seed=2)
+    with torch.no_grad():
+        quiet.model.text_head.weight.zero_()
+        quiet.model.audio_head.frames.weight.zero_()
+    greedy = SamplingConfig(audio_temperature=0.0)
+    case = cases[0]
+    due = answer_due(case, quiet, EvalConfig(request_answer_ms=500))
+    first_due, first_end = min(due.items())
+    assert first_due - first_end == 10  # 500 ms in 53 ms steps
+    alone = run_stream(quiet, codec, case.user, sampling=greedy)
+    helped = run_stream(quiet, codec, case.user, sampling=greedy, answer_due=due)
+    assert not alone.speaking.any()
+    assert not helped.speaking[:first_due].any() and helped.speaking[first_due]
+    assert answer_due(case, quiet, EvalConfig()) == {}  # the default measures the model alone
 
 
 def test_respond_summarises_a_recorded_question(small, tmp_path):
