@@ -51,7 +51,8 @@ def _eval_engine(args: argparse.Namespace) -> int:
 
         target = DEFAULT_DIR if cfg.engine == "default" else cfg.engine
         summary = {k: v for k, v in result["engine"].items() if k != "turn_details"}
-        write_metrics(target, {"eval_engine": {**summary, "dialogues": cfg.dialogues, "seed": cfg.seed}})
+        run = {"dialogues": cfg.dialogues, "seed": cfg.seed, "request_answer_ms": cfg.request_answer_ms}
+        write_metrics(target, {"eval_engine": {**summary, **run}})
         print(f"metrics written into {target}")
     return 0
 

@@ -139,9 +139,10 @@ def test_eval_command_writes_its_summary_into_the_checkpoint(tmp_path):
     folder = save_checkpoint(Engine.random("tiny").model, tmp_path / "engine", metrics={"train": 1})
     args = ["eval", "engine", "--engine", str(folder), "--codec", "random", "--dialogues", "1"]
     args += ["--no-judge", "--no-free-wer", "--cache", str(tmp_path / "cache")]
-    args += ["--out", str(tmp_path / "r.json")]
+    args += ["--out", str(tmp_path / "r.json"), "--request-answer-ms", "500"]
     assert main([*args, "--write-metrics"]) == 0
     metrics = read_meta(folder)["metrics"]
     assert metrics["train"] == 1  # merged, not replaced
     assert metrics["eval_engine"]["dialogues"] == 1 and "all" in metrics["eval_engine"]["skills"]
+    assert metrics["eval_engine"]["request_answer_ms"] == 500  # the rule the scores were taken under
     assert "turn_details" not in metrics["eval_engine"]
