@@ -12,7 +12,7 @@ class SynthConfig:
     """Settings of `hark data synth` (field names are its flags)."""
 
     out: str = field(default="data/engine", metadata={"help": "dataset folder to write"})
-    dialogues: int = field(default=6000, metadata={"help": "number of dialogues"})
+    dialogues: int = field(default=9000, metadata={"help": "number of dialogues"})
     test_fraction: float = field(
         default=0.1, metadata={"help": "share of dialogues in the held-out test split"}
     )
