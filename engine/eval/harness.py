@@ -73,11 +73,11 @@ def reference_trace(case: Case, tokenizer: TextTokenizer) -> Trace:
     return Trace(text.astype(np.int64), pieces, user_pieces, np.zeros(len(text), bool), tools, case.assistant)
 
 
-def answer_due(case: Case, engine, config: EvalConfig) -> dict[int, int]:  # noqa: ANN001 - Engine
+def answer_due(case: Case, step_seconds: float, config: EvalConfig) -> dict[int, int]:
     """Step at which the service would request each answer -> the step its question ended."""
     if config.request_answer_ms <= 0:
         return {}
-    wait = math.ceil(config.request_answer_ms / 1000 / engine.step_seconds)
+    wait = math.ceil(config.request_answer_ms / 1000 / step_seconds)
     return {turn["user_end"] + wait: turn["user_end"] for turn in case.timeline.turns}
 
 
@@ -100,10 +100,9 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     runs: dict[str, tuple[list, list, list]] = {"engine": ([], [0, 0], []), "reference": ([], [0, 0], [])}
     for case in tqdm(cases, desc="eval", unit="dlg", disable=not progress):
         exchanges = [t.exchange for t in case.plan.turns]
+        due = answer_due(case, engine.step_seconds, config)
         traces = {
-            "engine": run_stream(
-                engine, codec, case.user, case.plan.clock.context(), None, answer_due(case, engine, config)
-            ),
+            "engine": run_stream(engine, codec, case.user, case.plan.clock.context(), answer_due=due),
             "reference": reference_trace(case, engine.tokenizer),
         }
         for name, trace in traces.items():

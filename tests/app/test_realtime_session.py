@@ -10,14 +10,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
+from shaped_engines import deaf_engine, quiet_engine
 from wsclient import Client, pcm16
 
 from app import protocol as p
 from app.server import ServerConfig, running_server
 from app.session import OVERLAP_GUARD_MS, TRANSCRIPT_SPEECH_STEPS
 from audio.tts import Voice, synthesize
-from engine.engine import Engine
 from engine.tokenizer import PAD_ID
 
 NO_VAD = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
@@ -25,13 +24,8 @@ NO_VAD = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
 @pytest.fixture(scope="module")
 def quiet_models(models):
-    """(Engine, Codec) whose engine never speaks on its own (its text and audio logits all tie: PAD and
-    silence), so only start_turn can make it talk."""
-    engine = Engine.random("tiny", seed=3)
-    with torch.no_grad():
-        engine.model.text_head.weight.zero_()
-        engine.model.audio_head.frames.weight.zero_()
-    return engine, models[1]
+    """(Engine, Codec) whose engine never speaks on its own, so only start_turn can make it talk."""
+    return quiet_engine(seed=3), models[1]
 
 
 def engine_session(server):
@@ -85,11 +79,8 @@ async def test_barge_in_does_not_wait_for_the_engine(serve, question, models):
 async def test_after_a_barge_in_the_engine_answers_once_vad_ends_the_users_turn(models, question):
     """The engine's mute after a barge-in lifts when server VAD ends the user's turn, even for a model that
     transcribes nothing (whose own transcript would never say the turn ended): a new response follows."""
-    deaf = Engine.random("tiny", seed=0)  # talks whenever it may
-    with torch.no_grad():
-        deaf.model.user_text_head.weight.zero_()
     config = ServerConfig(port=0, seed=0)
-    async with running_server(config, deaf, models[1]) as server, Client.connect(server) as c:
+    async with running_server(config, deaf_engine(seed=0), models[1]) as server, Client.connect(server) as c:
         td = {"type": "server_vad", "create_response": True, "min_speech_ms": 100}
         await c.send("session.update", session={"audio": {"input": {"turn_detection": td}}})
         await c.append(pcm16(np.zeros(2 * 1280, np.float32)))

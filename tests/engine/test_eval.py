@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from shaped_engines import quiet_engine
 
 from app.cli import main
 from audio.codec import build_codec
@@ -96,20 +97,17 @@ def test_stream_requests_an_answer_the_engine_let_pass(small, cases):
     """answer_due: an engine that never speaks on its own (greedy, all ties) is made to start a turn at the
     due step, and only when it has been silent since the question ended."""
     _, codec = small
-    quiet = Engine.random("tiny", seed=2)
-    with torch.no_grad():
-        quiet.model.text_head.weight.zero_()
-        quiet.model.audio_head.frames.weight.zero_()
+    quiet = quiet_engine(seed=2)
     greedy = SamplingConfig(audio_temperature=0.0)
     case = cases[0]
-    due = answer_due(case, quiet, EvalConfig(request_answer_ms=500))
+    due = answer_due(case, quiet.step_seconds, EvalConfig(request_answer_ms=500))
     first_due, first_end = min(due.items())
     assert first_due - first_end == 10  # 500 ms in 53 ms steps
     alone = run_stream(quiet, codec, case.user, sampling=greedy)
     helped = run_stream(quiet, codec, case.user, sampling=greedy, answer_due=due)
     assert not alone.speaking.any()
     assert not helped.speaking[:first_due].any() and helped.speaking[first_due]
-    assert answer_due(case, quiet, EvalConfig()) == {}  # the default measures the model alone
+    assert answer_due(case, quiet.step_seconds, EvalConfig()) == {}  # the default measures the model alone
 
 
 def test_respond_summarises_a_recorded_question(small, tmp_path):

@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import shaped_engines
 import torch
 
 from engine.engine import Engine, SamplingConfig
@@ -21,13 +22,7 @@ def engine() -> Engine:
 
 @pytest.fixture
 def quiet_engine() -> Engine:
-    """An untrained engine that never speaks on its own: all text logits tie (argmax PAD), all audio
-    logits tie (argmax code 0 = its silence code)."""
-    engine = Engine.random("tiny", seed=2)
-    with torch.no_grad():
-        engine.model.text_head.weight.zero_()
-        engine.model.audio_head.frames.weight.zero_()
-    return engine
+    return shaped_engines.quiet_engine(seed=2)
 
 
 def user_codes(steps: int, seed: int = 0) -> np.ndarray:
@@ -62,10 +57,7 @@ def test_start_turn_lifts_a_mute(quiet_engine):
 def test_user_turn_ended_lifts_a_mute_the_transcript_never_would(quiet_engine):
     """A model that transcribes nothing stays muted after silence() however long the user pauses;
     user_turn_ended() (the service's VAD) lifts the mute without forcing a word: the model decides."""
-    talker = Engine.random("tiny", seed=0)  # the untrained model talks whenever it may
-    with torch.no_grad():
-        talker.model.user_text_head.weight.zero_()
-    for engine, speaks in ((talker, True), (quiet_engine, False)):
+    for engine, speaks in ((shaped_engines.deaf_engine(seed=0), True), (quiet_engine, False)):
         session = engine.new_session("", GREEDY)
         codes = user_codes(14, seed=6)
         session.silence()
