@@ -9,6 +9,7 @@ and band-limiting.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,14 @@ from scipy.signal import butter, fftconvolve, sosfilt
 from tqdm import tqdm
 
 from audio.sentences import sentences
-from audio.tts import SAMPLE_RATE, Voice, synthesize, voice_catalog
+from audio.tts import (
+    FESTIVAL_FEMALE_VOICES,
+    SAMPLE_RATE,
+    Voice,
+    installed_festival_voices,
+    synthesize,
+    voice_catalog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +46,23 @@ def is_held_out(voice: Voice) -> bool:
     return False
 
 
-def training_voices() -> list[Voice]:
-    """Voices the codec trains on; flite and festival are repeated so they are not drowned by espeak-ng."""
-    voices = [v for v in voice_catalog() if not is_held_out(v)]
-    others = [v for v in voices if v.engine != "espeak-ng"]
-    return voices + others * 20
+RAISED_F0_HZ = (170, 220)  # flite's male voices moved into the female pitch range
+RAISED_FLITE_VOICES = ("kal", "kal16", "awb")  # the flite voices that follow int_f0_target_mean
+
+
+def training_voices(speeds: tuple[float, ...] = (0.85, 1.0, 1.15)) -> list[Voice]:
+    """Voices the codec trains on: the catalog's, plus female voices (other-language festival voices and
+    flite's male voices at raised pitch), since all the natural-sounding English voices are male and
+    the held-out slt is not. The natural voices are repeated so they are not drowned by espeak-ng."""
+    voices = [v for v in voice_catalog(speeds) if not is_held_out(v)]
+    voices += [
+        Voice("festival", n, s) for n in installed_festival_voices(FESTIVAL_FEMALE_VOICES) for s in speeds
+    ]
+    voices += [
+        Voice("flite", n, s, f0_hz=f0) for n in RAISED_FLITE_VOICES for s in speeds for f0 in RAISED_F0_HZ
+    ]
+    natural = [v for v in voices if v.engine != "espeak-ng"]
+    return voices + natural * 20
 
 
 def eval_sentences(count: int = 60) -> list[str]:
@@ -60,13 +80,14 @@ def build_pool(folder: Path, utterances: int, seed: int = 0, jobs: int = 2) -> n
 
     Sentences come from training seeds only and exclude the evaluation sentences.
     """
-    path = folder / f"pool-{utterances}-{seed}.npy"
+    voices = training_voices()
+    voice_set = hashlib.sha256(" ".join(sorted({v.key for v in voices})).encode()).hexdigest()[:8]
+    path = folder / f"pool-{utterances}-{seed}-{voice_set}.npy"  # new voices make a new pool
     if path.exists():
         return np.load(path, mmap_mode="r")
     rng = random.Random(seed)
     held_out = set(eval_sentences(200))
     texts = sentences(utterances, seed=seed + 1, exclude=held_out)
-    voices = training_voices()
     work = [(t, rng.choice(voices)) for t in texts]
     folder.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(jobs) as pool:

@@ -31,9 +31,9 @@ from tqdm import tqdm
 
 from audio.codec_checkpoint import load_checkpoint, save_checkpoint
 from audio.codec_config import CodecConfig, build_decoder, build_model
-from audio.codec_data import build_pool, eval_sentences, is_held_out, training_batch
+from audio.codec_data import RAISED_F0_HZ, build_pool, eval_sentences, is_held_out, training_batch
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
-from audio.tts import Voice, synthesize, voice_catalog
+from audio.tts import FESTIVAL_FEMALE_VOICES, Voice, installed_festival_voices, synthesize, voice_catalog
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,10 @@ def _data_description(cfg: CodecTrainConfig, step: int, init_meta: dict | None) 
     under "init", so the JSON keeps the whole lineage of a codec trained in stages."""
     description = {
         "pool": f"{cfg.utterances} grammar sentences (audio.sentences, seed {cfg.seed + 1}) spoken by "
-        "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms) and festival voices",
+        "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms; kal, kal16, awb also "
+        f"at {' and '.join(map(str, RAISED_F0_HZ))} Hz mean pitch) and festival voices (English: "
+        f"{', '.join(installed_festival_voices())}; female voices of other languages: "
+        f"{', '.join(installed_festival_voices(FESTIVAL_FEMALE_VOICES))})",
         "held_out": "flite slt; espeak-ng variants klatt3, Lee, f4 and accent en-029; sentences of seed 999",
         "augmentation": "70% of clips: room reverb (RT60 0.1-0.6 s), band-pass, noise (SNR 15-45 dB), level",
         "steps": step,

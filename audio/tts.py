@@ -57,6 +57,10 @@ ESPEAK_VARIANTS = [
 ]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone"]
+# Female voices of other languages reading English through their own letter-to-sound rules: not English,
+# but natural female timbre, which the English voices above lack (flite slt is held out). For the codec,
+# which must render any voice; Debian's festvox-italp16k, -suopuhe-lj, -czech-dita, -ca-ona-hts.
+FESTIVAL_FEMALE_VOICES = ["lp_diphone", "suo_fi_lj_diphone", "czech_dita", "upc_ca_ona_hts"]
 
 
 @dataclass(frozen=True)
@@ -68,17 +72,20 @@ class Voice:
         name: espeak-ng "accent+variant", a flite voice, or a festival voice.
         speed: speaking-rate multiplier (1.0 = the synthesizer's default).
         pitch: espeak-ng pitch 0-99 (others ignore it).
+        f0_hz: flite's target mean pitch in Hz (0 = the voice's own; the kal and awb voices follow it).
     """
 
     engine: str
     name: str
     speed: float = 1.0
     pitch: int = 50
+    f0_hz: int = 0
 
     @property
     def key(self) -> str:
-        """A short stable identifier, e.g. `flite:rms@1.00`."""
-        return f"{self.engine}:{self.name}@{self.speed:.2f}/{self.pitch}"
+        """A short stable identifier, e.g. `flite:rms@1.00/50` (`flite:awb@1.00/50~200Hz` with f0_hz)."""
+        key = f"{self.engine}:{self.name}@{self.speed:.2f}/{self.pitch}"
+        return f"{key}~{self.f0_hz}Hz" if self.f0_hz else key
 
 
 def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:
@@ -87,8 +94,10 @@ def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]
         wpm = str(round(175 * voice.speed))
         return ["espeak-ng", "-v", voice.name, "-s", wpm, "-p", str(voice.pitch), "-w", str(out), text], None
     if voice.engine == "flite":
-        stretch = f"duration_stretch={1.0 / voice.speed:.3f}"
-        return ["flite", "-voice", voice.name, "--setf", stretch, "-t", text, "-o", str(out)], None
+        settings = ["--setf", f"duration_stretch={1.0 / voice.speed:.3f}"]
+        if voice.f0_hz:
+            settings += ["--setf", f"int_f0_target_mean={voice.f0_hz}"]
+        return ["flite", "-voice", voice.name, *settings, "-t", text, "-o", str(out)], None
     if voice.engine == "festival":
         stretch = f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
         return ["text2wave", "-o", str(out), "-eval", f"(voice_{voice.name})", "-eval", stretch], text
@@ -134,8 +143,8 @@ def voice_catalog(
     return voices
 
 
-def installed_festival_voices() -> list[str]:
-    """Festival voices present on this machine (Debian puts them under /usr/share/festival/voices)."""
+def installed_festival_voices(names: list[str] = FESTIVAL_VOICES) -> list[str]:
+    """Those of `names` present on this machine (Debian puts them under /usr/share/festival/voices)."""
     root = Path("/usr/share/festival/voices")
     found = {p.name for p in root.glob("*/*") if p.is_dir()} if root.exists() else set()
-    return [v for v in FESTIVAL_VOICES if v in found]
+    return [v for v in names if v in found]

@@ -103,14 +103,18 @@ def check_festival() -> Check:
     check = _program("festival", "--version", packages, "user voices for training data")
     if not check.ok:
         return check
-    from audio.tts import installed_festival_voices
+    from audio.tts import FESTIVAL_FEMALE_VOICES, installed_festival_voices
 
     voices = installed_festival_voices()
     if not voices:
         return Check(
             "festival", False, "no voices installed", f"apt-get install -y {packages}  ({MAKE_SETUP})"
         )
-    return Check("festival", True, f"{check.detail}; voices: {', '.join(voices)}")
+    female = installed_festival_voices(FESTIVAL_FEMALE_VOICES)
+    missing = len(FESTIVAL_FEMALE_VOICES) - len(female)
+    codec_voices = f"; codec training's female voices: {', '.join(female) or 'none'}"
+    codec_voices += f" ({missing} missing: run `make setup`)" if missing else ""
+    return Check("festival", True, f"{check.detail}; voices: {', '.join(voices)}{codec_voices}")
 
 
 def check_encodec() -> Check:

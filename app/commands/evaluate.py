@@ -52,7 +52,8 @@ def _eval_engine(args: argparse.Namespace) -> int:
         target = DEFAULT_DIR if cfg.engine == "default" else cfg.engine
         summary = {k: v for k, v in result["engine"].items() if k != "turn_details"}
         run = {"dialogues": cfg.dialogues, "seed": cfg.seed, "request_answer_ms": cfg.request_answer_ms}
-        write_metrics(target, {"eval_engine": {**summary, **run}})
+        key = "eval_engine" if cfg.split == "test" else f"eval_engine_{cfg.split}"  # the bar is on test
+        write_metrics(target, {key: {**summary, **run}})
         print(f"metrics written into {target}")
     return 0
 

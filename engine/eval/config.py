@@ -16,6 +16,13 @@ class EvalConfig:
     codec: str = field(default="default", metadata={"help": "'default', 'random' or a codec checkpoint"})
     dialogues: int = field(default=40, metadata={"help": "held-out dialogues to run"})
     seed: int = field(default=0, metadata={"help": "which held-out dialogues"})
+    split: str = field(
+        default="test",
+        metadata={
+            "help": "test: held-out voices, words and phrasings (the bar); train: new dialogues in the "
+            "training voices, words and phrasings (a diagnostic: learning vs generalising)"
+        },
+    )
     interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})
     request_answer_ms: float = field(
         default=0.0,

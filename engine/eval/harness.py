@@ -1,7 +1,9 @@
 """`hark eval engine`: held-out spoken dialogues through codec -> engine -> codec, scored per skill.
 
 The dialogues are test-split plans (held-out voices and words, held-out phrasings half the time), drawn
-from seeds that `hark data synth` never uses, rendered with the same pipeline as the training data. The
+from seeds that `hark data synth` never uses, rendered with the same pipeline as the training data.
+`--split train` draws new dialogues from the training split instead (seen voices, words and phrasings):
+a diagnostic that tells a model that has not learned the skills from one that does not generalise. The
 reference answers (flite `rms`, with the data's timing) are also scored, as an oracle: that row is the
 ceiling the pocketsphinx judge allows (a perfect engine would reach it).
 """
@@ -34,7 +36,7 @@ SEED_OFFSET = 10_000_000  # far from the seeds `hark data synth` uses (seed * 1_
 
 @dataclass
 class Case:
-    """One held-out dialogue, rendered."""
+    """One evaluation dialogue, rendered."""
 
     plan: DialoguePlan
     timeline: Timeline
@@ -43,10 +45,12 @@ class Case:
 
 
 def make_cases(config: EvalConfig) -> list[Case]:
-    """Render the held-out dialogues (speech is cached under `config.cache`)."""
+    """Render the dialogues of `config.split` (speech is cached under `config.cache`)."""
+    if config.split not in ("train", "test"):
+        raise ValueError(f"--split must be train or test, not {config.split!r}")
     cache, cases = Path(config.cache), []
     for i in range(config.dialogues):
-        plan = plan_dialogue(SEED_OFFSET + config.seed * 100_000 + i, "test", config.interruption_rate)
+        plan = plan_dialogue(SEED_OFFSET + config.seed * 100_000 + i, config.split, config.interruption_rate)
         questions = [[cached_speech(p, plan.voice, cache) for p in t.parts] for t in plan.turns]
         answers = [cached_speech(t.exchange.answer, ASSISTANT_VOICE, cache) for t in plan.turns]
         timeline = layout(plan, questions, answers)
@@ -90,7 +94,7 @@ def _load_engine(config: EvalConfig):  # noqa: ANN202 - engine.engine.Engine, im
 
 
 def evaluate(config: EvalConfig, progress: bool = True) -> dict:
-    """Run and score the held-out dialogues; writes and returns the report (engine and oracle)."""
+    """Run and score the dialogues of `config.split`; writes and returns the report (engine and oracle)."""
     from engine.data.encode import open_codec
 
     engine, codec = _load_engine(config), open_codec(config.codec).codec

@@ -3,8 +3,24 @@
 import numpy as np
 import pytest
 
+from audio.codec_data import is_held_out, training_voices
 from audio.levels import rms_dbfs
-from audio.tts import Voice, installed_festival_voices, synthesize, voice_catalog
+from audio.tts import FESTIVAL_FEMALE_VOICES, Voice, installed_festival_voices, synthesize, voice_catalog
+
+
+def _median_f0(audio: np.ndarray, sample_rate: int = 24000) -> float:
+    """Median pitch in Hz of the voiced 40 ms frames (autocorrelation peak between 70 and 400 Hz)."""
+    n, lo, hi = int(0.04 * sample_rate), sample_rate // 400, sample_rate // 70
+    pitches = []
+    for start in range(0, len(audio) - n, n):
+        frame = audio[start : start + n] - audio[start : start + n].mean()
+        if rms_dbfs(frame) < -35:
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1 :]
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.4 * ac[0]:
+            pitches.append(sample_rate / lag)
+    return float(np.median(pitches))
 
 
 @pytest.mark.parametrize(
@@ -43,3 +59,27 @@ def test_catalog_covers_every_engine():
     assert engines == {"espeak-ng", "flite", "festival"}
     assert {v.name for v in voices if v.engine == "festival"} == set(installed_festival_voices())
     assert len({v.key for v in voices}) == len(voices)
+
+
+def test_flite_f0_target_moves_a_male_voice_into_the_female_range():
+    """awb speaks around 130 Hz; with f0_hz=220 the same words come out near 220 Hz, as long as before."""
+    text = "the quick brown fox jumps over the lazy dog"
+    own = synthesize(text, Voice("flite", "awb"))
+    raised = synthesize(text, Voice("flite", "awb", f0_hz=220))
+    assert _median_f0(own) < 160 and 190 < _median_f0(raised) < 250
+    assert abs(len(raised) - len(own)) < 0.05 * len(own)
+    assert Voice("flite", "awb", f0_hz=220).key == "flite:awb@1.00/50~220Hz"
+    assert Voice("flite", "awb").key == "flite:awb@1.00/50"  # keys of existing voices (and caches) unchanged
+
+
+def test_codec_trains_on_female_voices_and_never_on_held_out_ones():
+    """The codec's pool draws on the installed other-language female festival voices (they speak, in the
+    female range) and flite at raised pitch; no held-out voice is among them."""
+    voices = training_voices()
+    female = installed_festival_voices(FESTIVAL_FEMALE_VOICES)
+    assert set(female) == set(FESTIVAL_FEMALE_VOICES)  # make setup installs them
+    assert {v.name for v in voices if v.engine == "festival"} >= set(female)
+    assert any(v.f0_hz for v in voices) and not any(is_held_out(v) for v in voices)
+    for name in female:
+        audio = synthesize("the quick brown fox jumps over the lazy dog", Voice("festival", name))
+        assert rms_dbfs(audio) > -40 and _median_f0(audio) > 165

@@ -11,6 +11,7 @@ from audio.codec_config import CodecConfig
 from audio.tts import Voice
 from audio.wavio import write_wav
 from engine.data.speech import speak
+from engine.data.voices import is_held_out_voice
 from engine.engine import Engine, SamplingConfig
 from engine.eval.config import EvalConfig
 from engine.eval.harness import answer_due, make_cases, reference_trace
@@ -26,6 +27,17 @@ def cases(tmp_path_factory):
     torch.set_num_threads(1)
     config = EvalConfig(dialogues=3, interruption_rate=1.0, cache=str(tmp_path_factory.mktemp("cache")))
     return make_cases(config)
+
+
+def test_cases_come_from_the_chosen_split(cases, tmp_path):
+    """The default cases speak in held-out voices; --split train draws new dialogues in training voices;
+    any other split is refused by name."""
+    assert all(is_held_out_voice(case.plan.voice) for case in cases)
+    train = make_cases(EvalConfig(dialogues=2, split="train", cache=str(tmp_path)))
+    assert [case.plan.split for case in train] == ["train", "train"]
+    assert not any(is_held_out_voice(case.plan.voice) for case in train)
+    with pytest.raises(ValueError, match="'dev'"):
+        make_cases(EvalConfig(dialogues=1, split="dev", cache=str(tmp_path)))
 
 
 @pytest.fixture(scope="module")
