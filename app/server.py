@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hmac
 import ipaddress
 import json
@@ -259,11 +260,12 @@ def _peer(ws: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
-def current_time_context() -> str:
-    """The clock line of the text context, in the training data's format."""
+def current_time_context(style: str = "spoken") -> str:
+    """The clock line of the text context, worded as the engine's training data worded it (`style`:
+    `Engine.clock_context`)."""
     from engine.data.templates import Clock  # noqa: PLC0415 - only needed when a session opens
 
-    return Clock(dt.datetime.now()).context()
+    return Clock(dt.datetime.now()).context(style)
 
 
 @contextlib.asynccontextmanager
@@ -291,7 +293,7 @@ async def running_server(
                 instructions=config.instructions,
                 sampling=SamplingConfig(audio_temperature=config.audio_temperature, seed=config.seed),
                 max_input_ahead_s=config.max_input_ahead_s,
-                clock=current_time_context,
+                clock=functools.partial(current_time_context, engine.clock_context),
             )
             server = HarkServer(config, runtime)
             await server.start()

@@ -74,9 +74,17 @@ class Engine:
         tokenizer: the TextTokenizer the model was trained with.
         codec_id: the codec whose tokens the model was trained on (a prefix of its weights' sha256, or
             "random<seed>-..." for the random codec); None when unknown (untrained engines).
+        clock_context: how the model's training data worded the clock in the text context ("spoken" or
+            "digits", see `engine.data.templates.Clock.context`); sessions should be given the same.
     """
 
-    def __init__(self, model: OmniModel, tokenizer: TextTokenizer, codec_id: str | None = None):
+    def __init__(
+        self,
+        model: OmniModel,
+        tokenizer: TextTokenizer,
+        codec_id: str | None = None,
+        clock_context: str = "spoken",
+    ):
         cfg = model.config
         if tokenizer.vocab_size > cfg.text_vocab_size:
             raise ValueError(
@@ -86,6 +94,7 @@ class Engine:
         self.config = cfg
         self.tokenizer = tokenizer
         self.codec_id = codec_id
+        self.clock_context = clock_context
         self.num_codebooks = cfg.num_codebooks
         self.frames_per_step = cfg.frames_per_step
         self.step_seconds = cfg.frames_per_step * FRAME_SIZE / SAMPLE_RATE
@@ -102,7 +111,9 @@ class Engine:
         model = load_model(folder, resolve_dtype(dtype))
         tok_file = folder / TOKENIZER_FILE
         tokenizer = TextTokenizer.load(tok_file if tok_file.is_file() else None)
-        return cls(model, tokenizer, read_meta(folder).get("codec_id"))
+        meta = read_meta(folder)
+        # checkpoints from before the field was written were all trained on the digits wording
+        return cls(model, tokenizer, meta.get("codec_id"), meta.get("clock_context", "digits"))
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, dtype: str = "float32") -> Engine:

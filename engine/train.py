@@ -146,6 +146,7 @@ class Trainer:
         info = read_info(config.data)
         self.tokenizer_file = self._tokenizer_file(info)
         self.codec_id = info.get("codec_id")
+        self.clock_context = info.get("clock_context", "digits")  # datasets from before the field: digits
         model = self._build_model(info)
         set_dropout(model, config.dropout)
         self.model_config = model.config
@@ -351,7 +352,12 @@ class Trainer:
             metrics["eval_step"] = self.last_eval_step
             metrics.update({f"eval_{k}": round(v, 4) for k, v in self.last_eval.items()})
         save_checkpoint(
-            self.model, self.out / "engine", self.tokenizer_file, metrics=metrics, codec_id=self.codec_id
+            self.model,
+            self.out / "engine",
+            self.tokenizer_file,
+            metrics=metrics,
+            codec_id=self.codec_id,
+            clock_context=self.clock_context,
         )
 
 

@@ -46,11 +46,13 @@ def save_checkpoint(
     dtype: torch.dtype = torch.bfloat16,
     metrics: dict | None = None,
     codec_id: str | None = None,
+    clock_context: str | None = None,
 ) -> Path:
     """Write `model` as an engine checkpoint folder; returns the folder.
 
     `codec_id` names the codec whose codes the model was trained on (dataset.json's `codec_id`): the
     model only understands that codec's tokens, so loaders check it against the codec they run.
+    `clock_context` is how its training data worded the clock (dataset.json's; see `Clock.context`).
     """
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,8 @@ def save_checkpoint(
     meta = {"sha256": digest, "total_params": total, "active_params": active, "metrics": metrics or {}}
     if codec_id:
         meta["codec_id"] = codec_id
+    if clock_context:
+        meta["clock_context"] = clock_context
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -212,7 +213,7 @@ async def embedded_runtime(
                 executor,
                 instructions,
                 SamplingConfig(seed=seed),
-                clock=current_time_context,
+                clock=functools.partial(current_time_context, engine.clock_context),
             )
     finally:
         executor.shutdown(wait=False, cancel_futures=True)

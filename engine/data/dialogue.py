@@ -75,7 +75,12 @@ class DialoguePlan:
     def to_json(self) -> dict:
         """A JSON-able description (also the content the caches are keyed on)."""
         data = dataclasses.asdict(self)
-        data["clock"] = self.clock.context()
+        # The codes cache is keyed on this description, so it keeps the form it was first written in: the
+        # clock's minute (the audio does not depend on how the context words it; the prefix is tokenized
+        # afresh on every synth), and a voice's f0_hz only when one is set.
+        data["clock"] = self.clock.context("digits")
+        if not self.voice.f0_hz:
+            del data["voice"]["f0_hz"]
         return data
 
     def content_hash(self) -> str:

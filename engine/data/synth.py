@@ -35,6 +35,7 @@ from engine.tokenizer import TextTokenizer
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the rendering or alignment rules change (invalidates the codes cache)
+CLOCK_STYLE = "spoken"  # how the prefix words the clock (dataset.json and the trained engine record it)
 
 
 def split_of(index: int, config: SynthConfig) -> str:
@@ -72,7 +73,7 @@ def _meta(plan: DialoguePlan, turns: list[dict]) -> dict:
         "voice": plan.voice.key,
         "split": plan.split,
         "seed": plan.seed,
-        "context": plan.clock.context(),
+        "context": plan.clock.context(CLOCK_STYLE),
         "augment": asdict(plan.augment),
         "turns": turn_meta,
         "version": FORMAT_VERSION,
@@ -114,7 +115,7 @@ class _Worker:
             asst_codes=asst_codes,
             text=monologue(timeline, self.tokenizer),
             user_text=transcript(timeline, self.tokenizer),
-            prefix=np.asarray(self.tokenizer.encode_context(plan.clock.context()), dtype=np.int32),
+            prefix=np.asarray(self.tokenizer.encode_context(plan.clock.context(CLOCK_STYLE)), dtype=np.int32),
             meta=json.dumps(meta),
         )
         seconds = timeline.num_steps * STEP_SAMPLES / SAMPLE_RATE
@@ -179,6 +180,7 @@ def _write_summary(config: SynthConfig, handle: CodecHandle, lines: list[dict]) 
         "version": FORMAT_VERSION,
         "codec": config.codec,
         "codec_id": handle.codec_id,
+        "clock_context": CLOCK_STYLE,
         "sample_rate": SAMPLE_RATE,
         "frames_per_step": STEP_SAMPLES // handle.codec.frame_size,
         "G": STEP_SAMPLES // handle.codec.frame_size,

@@ -46,16 +46,29 @@ class Exchange:
     word: str | None = None
 
 
+CLOCK_STYLES = ("spoken", "digits")
+
+
 @dataclass(frozen=True)
 class Clock:
     """The wall-clock time put in a dialogue's text context."""
 
     when: dt.datetime
 
-    def context(self) -> str:
-        """The context line, e.g. `current time: Monday 23 November 2026, 14:05`."""
+    def context(self, style: str = "spoken") -> str:
+        """The context line in `style` (one of CLOCK_STYLES):
+
+        * "spoken" (what `hark data synth` writes): the very words the answers speak, so that telling the
+          time is copying a span of the context rather than turning digits into words: `current time: two
+          oh five in the afternoon, Monday, the twenty third of November, twenty twenty six`;
+        * "digits", what engines trained before it read: `current time: Monday 23 November 2026, 14:05`.
+        """
         w = self.when
-        return f"current time: {w:%A} {w.day} {w:%B} {w.year}, {w:%H:%M}"
+        if style == "digits":
+            return f"current time: {w:%A} {w.day} {w:%B} {w.year}, {w:%H:%M}"
+        if style == "spoken":
+            return f"current time: {spoken_time(w)}, {spoken_date(w)}, {year_words(w.year)}"
+        raise ValueError(f"unknown clock style {style!r}; expected one of {CLOCK_STYLES}")
 
     @staticmethod
     def random(rng: random.Random) -> Clock:
@@ -243,8 +256,8 @@ def _period(hour: int) -> str:
     return "at night"
 
 
-def time_answer(when: dt.datetime) -> str:
-    """Spoken time of day: 14:05 -> "It is two oh five in the afternoon."."""
+def spoken_time(when: dt.datetime) -> str:
+    """The time of day as said: 14:05 -> "two oh five in the afternoon"."""
     hour12 = number_words(when.hour % 12 or 12)
     if when.minute == 0:
         minutes = "o'clock"
@@ -252,13 +265,18 @@ def time_answer(when: dt.datetime) -> str:
         minutes = "oh " + number_words(when.minute)
     else:
         minutes = number_words(when.minute)
-    return f"It is {hour12} {minutes} {_period(when.hour)}."
+    return f"{hour12} {minutes} {_period(when.hour)}"
+
+
+def spoken_date(when: dt.datetime) -> str:
+    """The day as said: 2026-11-23 -> "Monday, the twenty third of November"."""
+    return f"{when:%A}, the {ordinal_words(when.day)} of {when:%B}"
 
 
 def time_of_day(rng: random.Random, split: str, clock: Clock) -> Exchange:
     """ "what time is it" -> the clock from the context, spoken."""
     template, pid = _TIME.pick(rng, split)
-    return Exchange("time", template, time_answer(clock.when), phrasing=pid)
+    return Exchange("time", template, f"It is {spoken_time(clock.when)}.", phrasing=pid)
 
 
 def date(rng: random.Random, split: str, clock: Clock) -> Exchange:
@@ -268,7 +286,7 @@ def date(rng: random.Random, split: str, clock: Clock) -> Exchange:
         template, pid = _YEAR.pick(rng, split)
         return Exchange("date", template, f"It is {year_words(w.year)}.", phrasing=pid)
     template, pid = _DATE.pick(rng, split)
-    return Exchange("date", template, f"Today is {w:%A}, the {ordinal_words(w.day)} of {w:%B}.", phrasing=pid)
+    return Exchange("date", template, f"Today is {spoken_date(w)}.", phrasing=pid)
 
 
 # --- open vocabulary ---

@@ -106,7 +106,9 @@ def evaluate(config: EvalConfig, progress: bool = True) -> dict:
         exchanges = [t.exchange for t in case.plan.turns]
         due = answer_due(case, engine.step_seconds, config)
         traces = {
-            "engine": run_stream(engine, codec, case.user, case.plan.clock.context(), answer_due=due),
+            "engine": run_stream(
+                engine, codec, case.user, case.plan.clock.context(engine.clock_context), answer_due=due
+            ),
             "reference": reference_trace(case, engine.tokenizer),
         }
         for name, trace in traces.items():

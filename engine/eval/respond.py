@@ -32,7 +32,7 @@ def respond(
     """
     user = resample(np.asarray(wav, np.float32), rate, SAMPLE_RATE)
     user = np.concatenate([user, np.zeros(int(tail_s * SAMPLE_RATE), np.float32)])
-    context = Clock(dt.datetime.now()).context() if context is None else context
+    context = Clock(dt.datetime.now()).context(engine.clock_context) if context is None else context
     trace = run_stream(engine, codec, user, context)
     steps = len(trace.text)
     loud = _loud_steps(user, steps)

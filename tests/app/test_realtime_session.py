@@ -148,6 +148,10 @@ async def test_clock_line_is_refreshed_at_each_user_turn(serve):
     """A new minute reaches the engine at the next commit, replacing the old clock line (not adding one)."""
     now = ["time one"]
     async with serve() as server, Client.connect(server) as c:
+        # the service's own clock words the time as the engine's training data did (spoken: no digits)
+        assert server.runtime.engine.clock_context == "spoken"
+        line = server.runtime.clock()
+        assert line.startswith("current time: ") and not any(ch.isdigit() for ch in line)
         server.runtime.clock = lambda: now[0]
         await c.send("session.update", session=NO_VAD)
         for line in ("time one", "time two"):

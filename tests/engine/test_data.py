@@ -21,7 +21,7 @@ from engine.data.encode import CodecHandle, assistant_codes, open_codec
 from engine.data.render import render
 from engine.data.speech import speak
 from engine.data.synth import _Worker, cached_speech, synthesize_dataset
-from engine.data.templates import all_phrasings, held_out_words
+from engine.data.templates import Clock, all_phrasings, held_out_words
 from engine.data.voices import ASSISTANT_VOICE, is_held_out_voice
 from engine.tokenizer import CTX_ID, EOS_ID, PAD_ID, TOOL_ID, TextTokenizer
 
@@ -218,6 +218,41 @@ def test_word_timings_follow_the_speech(voice):
     assert long_word > 2 * {w: e - s for w, s, e in speech.words}["is"]
 
 
+def test_time_and_date_answers_copy_the_spoken_clock_of_the_prefix(tokenizer):
+    """The prefix words the clock as the answers speak it: each time or date answer (less "It is" /
+    "Today is" and the full stop) is a span of the decoded context line. The older digits wording stays
+    available for engines trained on it, and anything else is refused by name."""
+    for seed in range(300):
+        plan = plan_dialogue(seed, "train", 0.0)
+        context = tokenizer.decode(tokenizer.encode_context(plan.clock.context())[1:])
+        assert context == plan.clock.context()  # the tokenizer keeps the line intact
+        for turn in plan.turns:
+            if turn.exchange.skill in ("time", "date"):
+                fact = turn.exchange.answer.removeprefix("It is ").removeprefix("Today is ").rstrip(".")
+                assert fact in context, (fact, context)
+    assert plan.clock.context("digits").startswith(f"current time: {plan.clock.when:%A} ")
+    with pytest.raises(ValueError, match="'iso'"):
+        plan.clock.context("iso")
+
+
+def test_cache_keys_do_not_depend_on_how_the_context_is_worded(monkeypatch):
+    """A plan's content hash (the codes cache key of 34 h of encoded audio) is unchanged when the clock's
+    context wording changes, and a voice without f0_hz is described as before the field existed."""
+    plan = plan_dialogue(7, "train", 0.3)
+    before = plan.content_hash()
+    words = Clock.context
+
+    def reworded(self, style="spoken"):
+        return words(self, style).upper() if style == "spoken" else words(self, style)
+
+    monkeypatch.setattr(Clock, "context", reworded)  # a new wording of what synth puts in the prefix
+    assert plan.clock.context() != words(plan.clock)
+    assert "f0_hz" not in plan.to_json()["voice"]
+    assert plan.content_hash() == before
+    raised = dataclasses.replace(plan, voice=dataclasses.replace(plan.voice, f0_hz=200))
+    assert raised.content_hash() != before
+
+
 def test_synthesize_dataset_writes_manifest_and_summary(tmp_path):
     """The full entry point writes .npz files, manifest.jsonl and dataset.json with the stream geometry."""
     config = SynthConfig(out=str(tmp_path / "ds"), dialogues=1, jobs=1, cache=str(tmp_path / "cache"))
@@ -225,6 +260,7 @@ def test_synthesize_dataset_writes_manifest_and_summary(tmp_path):
     summary = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert (summary["G"], summary["K"], summary["counts"]["train"] + summary["counts"]["test"]) == (4, 4, 1)
     assert summary["codec_id"] == open_codec("random").codec.codes_id
+    assert summary["clock_context"] == "spoken"
     manifest = [json.loads(x) for x in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
     assert manifest == lines and (tmp_path / "ds" / lines[0]["file"]).is_file()
 

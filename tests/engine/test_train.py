@@ -39,7 +39,16 @@ def write_dataset(folder, dialogues: int = 6, steps: int = 24):
         lines.append({"file": name, "split": split, "skill": "toy", "duration": steps * 0.0533})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     (folder / "dataset.json").write_text(
-        json.dumps({"G": G, "K": K, "tokenizer": str(DEFAULT_PATH), "seed": 0, "codec_id": CODEC_ID})
+        json.dumps(
+            {
+                "G": G,
+                "K": K,
+                "tokenizer": str(DEFAULT_PATH),
+                "seed": 0,
+                "codec_id": CODEC_ID,
+                "clock_context": "spoken",
+            }
+        )
     )
 
 
@@ -84,6 +93,8 @@ def test_training_reduces_loss_resumes_and_exports(tmp_path):
     engine = Engine.load(folder, dtype="float32")
     assert engine.config.text_vocab_size == engine.tokenizer.vocab_size
     assert engine.codec_id == CODEC_ID
+    assert engine.clock_context == "spoken"  # the dataset's wording travels with the weights
+    assert Engine.load().clock_context == "digits"  # the shipped checkpoint predates the field
     out = engine.step([engine.new_session("current time: 14:05")], np.zeros((1, K, G), np.int64))
     assert out[0].audio_codes.shape == (K, G)
 
