@@ -8,7 +8,8 @@ default rate and `StreamResampler` converts on the caller's side.
 
 Every source (`InputDevice`, `audio.filedev.ArraySource`) is read with `await source.read()` or
 `async for block in source`; every sink (`OutputDevice`, `audio.filedev.ArraySink`) takes `write(pcm)`,
-`flush()` and reports `played_samples`.
+`flush()`, reports `played_samples`, and gives back what it put out (`read_output`: the echo canceller's
+reference, on the speaker's own timeline).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from audio.resample import StreamResampler
 log = logging.getLogger(__name__)
 
 INSTALL_PORTAUDIO = "apt-get install -y libportaudio2 (or run `make setup`)"
+MONITOR_S = 2.0  # output kept until `OutputDevice.read_output` takes it (the client takes it every block)
+# A block whose DAC time comes later than the previous block's end by more than this was preceded by
+# silence the sound server played itself (our callback came late). Measured under load on PulseAudio:
+# such gaps of 40-180 ms, while the DAC time of a steady stream stays within 1 ms of its sample count.
+GAP_TOLERANCE_S = 0.005
 
 
 class AudioDeviceError(RuntimeError):
@@ -83,6 +89,8 @@ class AudioSink(Protocol):
     @property
     def played_samples(self) -> int: ...
 
+    def read_output(self) -> np.ndarray: ...
+
     async def drain(self) -> None: ...
 
 
@@ -128,6 +136,16 @@ class SampleRing:
     def free(self) -> int:
         """Samples `write` can take now (flushed samples free their room once the consumer skips them)."""
         return len(self._buf) - (self._written - self._read)
+
+    def write_silence(self, count: int) -> int:
+        """Append up to `count` zeros (as many as fit); returns how many were taken."""
+        n = min(count, self.free)
+        start = self._written % len(self._buf)
+        first = min(n, len(self._buf) - start)
+        self._buf[start : start + first] = 0.0
+        self._buf[: n - first] = 0.0
+        self._written += n
+        return n
 
     def write(self, samples: np.ndarray) -> int:
         """Append as many of `samples` as fit; returns how many were taken."""
@@ -279,7 +297,7 @@ class _Device:
         self.device_rate = _open_rate(sd, self.device, self.kind, self.config)
         if self.device_rate != self.sample_rate:
             self._resampler = StreamResampler(*self._rates())
-        self._ring = SampleRing(int(buffer_s * self.device_rate))
+        self._allocate(buffer_s)
         stream_class = sd.InputStream if self.kind == "input" else sd.OutputStream
         try:
             self._stream = stream_class(
@@ -306,6 +324,10 @@ class _Device:
             self.device_rate,
             1e3 * self.latency,
         )
+
+    def _allocate(self, buffer_s: float) -> None:
+        """Make the buffers the callback uses (before the stream starts; the device rate is known)."""
+        self._ring = SampleRing(int(buffer_s * self.device_rate))
 
     def _rates(self) -> tuple[int, int]:
         raise NotImplementedError
@@ -404,6 +426,12 @@ class OutputDevice(_Device):
     When the queue runs dry the device plays silence and counts the block in `underruns`; samples that do
     not fit the queue are dropped and counted in `dropped_samples`. `flush()` silences the device within
     one block (barge-in), and `played_samples` says how much audio was actually handed to the device.
+
+    `read_output()` returns everything the device put out since the last call: the audio, the silence of
+    underruns, and the silence the sound server played on its own when a callback came late (found from
+    PortAudio's DAC times, counted in `inserted_samples`). That is the speaker's own timeline, which the
+    echo canceller needs: a reference that skipped those gaps would run ahead of the echo it has to
+    cancel, and the canceller would have to find the new delay (about a second of poor cancellation).
     """
 
     kind = "output"
@@ -412,7 +440,18 @@ class OutputDevice(_Device):
         super().__init__(config)
         self.underruns = 0
         self.dropped_samples = 0
+        self.inserted_samples = 0  # device-rate silence the sound server played between our blocks
         self._played = 0  # device-rate samples taken from the ring by the callback
+        self._monitor: SampleRing | None = None  # what the callback put out, for `read_output`
+        self._monitor_resampler: StreamResampler | None = None
+        self._next_dac = 0.0  # DAC time at which the block after the last one should start
+
+    def _allocate(self, buffer_s: float) -> None:
+        super()._allocate(buffer_s)
+        self._monitor = SampleRing(int(MONITOR_S * self.device_rate))
+        if self.device_rate != self.sample_rate:
+            self._monitor_resampler = StreamResampler(self.device_rate, self.sample_rate)
+        self._next_dac = 0.0
 
     def start(self) -> None:
         """Open the device and start playing (silence until something is written)."""
@@ -428,6 +467,13 @@ class OutputDevice(_Device):
         self._played += n
         if n < frames:
             self.underruns += 1
+        dac = time.outputBufferDacTime  # 0.0 where the host API does not know it: no gaps are seen
+        if self._next_dac and dac - self._next_dac > GAP_TOLERANCE_S:
+            gap = round((dac - self._next_dac) * self.device_rate)
+            self.inserted_samples += gap
+            self._monitor.write_silence(gap)
+        self._next_dac = dac + frames / self.device_rate if dac else 0.0
+        self._monitor.write(outdata[:, 0])
 
     def write(self, pcm: np.ndarray) -> None:
         """Queue float32 [n] samples at config.sample_rate for playback; never blocks."""
@@ -452,6 +498,15 @@ class OutputDevice(_Device):
     def queued_samples(self) -> int:
         """Samples (at config.sample_rate) written and not yet played."""
         return self._ring.available * self.sample_rate // self.device_rate if self.device_rate else 0
+
+    def read_output(self) -> np.ndarray:
+        """float32 samples at config.sample_rate: all the device put out since the last call, gaps included
+        (see the class docstring); empty before the stream opens."""
+        if self._monitor is None:
+            return np.zeros(0, np.float32)
+        out = np.empty(self._monitor.available, np.float32)
+        self._monitor.read_into(out)
+        return self._monitor_resampler.process(out) if self._monitor_resampler is not None else out
 
     async def drain(self) -> None:
         """Wait until everything queued has been handed to the device."""

@@ -101,6 +101,7 @@ class ArraySink:
         self.dropped_samples = 0
         self._played = 0
         self._timeline: list[np.ndarray] = []
+        self._unread = 0  # blocks of the timeline `read_output` has not returned yet
         self._ring = SampleRing(int(buffer_s * sample_rate))
         self._task: asyncio.Task | None = None
 
@@ -119,6 +120,7 @@ class ArraySink:
             if n < self.block_size:
                 self.underruns += 1
             self._timeline.append(block)
+            self._unread += 1
             ticks += 1
             await asyncio.sleep(max(0.0, start + ticks * self.block_size / self.sample_rate - loop.time()))
 
@@ -127,6 +129,7 @@ class ArraySink:
         pcm = np.asarray(pcm, dtype=np.float32)
         if not self.realtime:
             self._timeline.append(pcm.copy())
+            self._unread += 1
             self._played += len(pcm)
             return
         taken = self._ring.write(pcm)
@@ -156,6 +159,12 @@ class ArraySink:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+    def read_output(self) -> np.ndarray:
+        """What was played (paced: with the silence of underruns) since the last call, float32."""
+        fresh = self._timeline[len(self._timeline) - self._unread :] if self._unread else []
+        self._unread = 0
+        return np.concatenate(fresh) if fresh else np.zeros(0, dtype=np.float32)
 
     @property
     def audio(self) -> np.ndarray:

@@ -3,7 +3,7 @@
 One `TalkClient` runs the audio and the realtime session for the app (which only displays its state):
 
 - Microphone loop, every 20 ms block: hand the echo canceller what the speaker played meanwhile
-  (`Playback.take_played`) and the block; run the near-end detector on the cleaned block; send it (PCM, or
+  (the sink's `read_output`) and the block; run the near-end detector on the cleaned block; send it (PCM, or
   codec tokens in token mode, where the client runs the streaming encoder and decoder itself). When muted, or
   in push-to-talk between presses, silence is sent instead so the full-duplex engine keeps its clock.
 - Session loop: connect (websocket or embedded, see ui/transport.py), `session.update`, then turn each
@@ -215,7 +215,7 @@ class TalkClient:
                     self.banner = "the microphone stopped; pick another input with d"
                     await asyncio.sleep(self.audio.block_size / self.audio.sample_rate)
                 continue
-            reference = self.playback.take_played(len(block))
+            reference = self.playback.sink.read_output()
             self.output_dbfs = rms_dbfs(reference[-len(block) :])
             clean, is_echo = block, None
             if self.aec is not None:

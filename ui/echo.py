@@ -7,8 +7,8 @@ comes back with the echo removed while a person talking near the microphone is k
 speaker -> microphone delay itself; `delay_ms` is only its starting hint. The high-pass filter is on
 because AEC3 expects DC-free capture audio (and an untrained codec's output carries DC).
 
-The caller keeps the two streams on one clock: per microphone block it feeds what the speaker played
-during that block (see `ui.playback.Playback.take_played`), then the block itself.
+The caller keeps the two streams on one clock: per microphone block it feeds what the speaker put out
+meanwhile (`read_output` of the sink: the speaker's own timeline, gaps included), then the block itself.
 """
 
 from __future__ import annotations

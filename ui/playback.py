@@ -7,14 +7,13 @@ What the listener has heard of it is the played position minus the device's own 
 that is the `audio_end_ms` of `conversation.item.truncate` after a barge-in, and the position up to which the
 assistant's words are revealed on screen.
 
-It also keeps a copy of the queued audio so that the echo canceller (and the speaker's level meter) can be
-fed exactly what the speaker played, block by block (`take_played`, which the client calls every block).
+What the speaker actually put out (the echo canceller's reference and the speaker's level meter) comes
+from the sink itself, `sink.read_output()`, which the client takes every block.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +37,8 @@ class Playback:
     """Queue assistant audio per item and answer "what has been heard?".
 
     Args:
-        sink: where the audio goes; must offer `write`, `flush`, `played_samples` and `queued_samples`.
+        sink: where the audio goes; must offer `write`, `flush`, `played_samples`, `queued_samples` and
+            `read_output`.
         latency_s: the device's output latency (audio handed to it but not yet heard).
     """
 
@@ -47,11 +47,6 @@ class Playback:
         self.sample_rate = sink.sample_rate
         self.latency = int(latency_s * sink.sample_rate)
         self.items: dict[str, PlayedItem] = {}
-        self._mirror: deque[np.ndarray] = deque()  # queued audio not yet played, in play order
-        self._played_out: list[np.ndarray] = []  # played before a flush, not yet taken as reference
-        self._taken = 0  # played position up to which the mirror has been consumed
-        self._ref_total = 0  # reference samples handed to the echo canceller
-        self._captured_total = 0  # microphone samples the reference has to keep pace with
         self._seen = 0  # played position at the last `audible` check
         self._last_sound = float("-inf")  # monotonic time the speaker was last seen playing
 
@@ -65,14 +60,11 @@ class Playback:
         if item.cap is not None:
             return  # cut by a flush: late audio of a cancelled item is not played
         self.sink.write(pcm)
-        self._mirror.append(np.asarray(pcm, np.float32))
         item.length += len(pcm)
 
     def flush(self) -> None:
         """Silence the sink now (within one block) and cut every item at what the device was handed."""
-        self._played_out.extend(self._consume(self.sink.played_samples))  # still the canceller's reference
         self.sink.flush()
-        self._mirror.clear()
         played = self.sink.played_samples
         for item in self.items.values():
             item.cap = min(item.length, max(0, played - item.start))
@@ -105,33 +97,3 @@ class Playback:
         if played != self._seen:
             self._seen, self._last_sound = played, time.monotonic()
         return self.queued > 0 or time.monotonic() - self._last_sound < ECHO_TAIL_S
-
-    def take_played(self, captured: int) -> np.ndarray:
-        """The audio the speaker played since the last call, as the echo canceller's reference.
-
-        `captured` is the number of microphone samples read meanwhile: when the device played less (it ran
-        dry), silence is put in front so that the reference keeps pace with the microphone's clock.
-        """
-        self._captured_total += captured
-        pieces = [*self._played_out, *self._consume(self.sink.played_samples)]
-        self._played_out.clear()
-        played = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        behind = self._captured_total - captured - self._ref_total  # one block of slack for callback jitter
-        reference = np.concatenate([np.zeros(max(0, behind - len(played)), np.float32), played])
-        self._ref_total += len(reference)
-        return reference
-
-    def _consume(self, played: int) -> list[np.ndarray]:
-        """Pop the mirror up to the played position; returns the samples popped, in pieces."""
-        n = played - self._taken
-        self._taken = played
-        parts, need = [], n
-        while need > 0 and self._mirror:
-            head = self._mirror[0]
-            parts.append(head[:need])
-            if len(head) <= need:
-                self._mirror.popleft()
-            else:
-                self._mirror[0] = head[need:]
-            need -= len(parts[-1])
-        return parts

@@ -7,6 +7,8 @@ whole path a voice takes: level, shape (correlation) and the speaker -> micropho
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +104,48 @@ async def test_starved_output_plays_silence_and_counts_underruns() -> None:
     assert starved_blocks >= 5
     assert played_while_starved == 0
     assert speaker.played_samples == 2400
+
+
+def _hold_the_interpreter(seconds: float) -> None:
+    """Keep PortAudio's callback threads (Python code, so they need the GIL) from running for `seconds`,
+    as a busy process does to a desktop client: Python would hand the GIL over every 5 ms, so widen that."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10 * seconds)
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@needs_pulse
+async def test_output_keeps_its_delay_to_the_microphone_across_a_late_callback() -> None:
+    """The echo canceller's reference (`read_output`) stays on the speaker's timeline when the output
+    callback comes late and the sound server plays silence meanwhile: a chirp before and a chirp after a
+    300 ms stall reach the microphone with the same delay behind the reference (within 2 ms). Without the
+    inserted silence the second delay would be longer by the whole gap (measured: 234 ms)."""
+    chirp = _chirp()
+    signal = np.concatenate([chirp, np.zeros(RATE, np.float32), chirp, np.zeros(RATE // 2, np.float32)])
+    recorded, reference = [], []
+    async with InputDevice() as mic, OutputDevice() as speaker:
+        speaker.write(signal)
+        async for block in mic:
+            recorded.append(block)
+            reference.append(speaker.read_output())
+            if len(recorded) == int(0.9 * RATE / BLOCK):  # between the chirps
+                _hold_the_interpreter(0.3)
+            if speaker.played_samples >= len(signal) and len(recorded) * BLOCK > len(signal) + RATE // 2:
+                break
+    recording, output = np.concatenate(recorded), np.concatenate(reference)
+    delays = []
+    for part in (slice(0, len(recording) // 2), slice(len(recording) // 2, None)):
+        heard, played = align(chirp, recording[part]), align(chirp, output[part])
+        assert heard.correlation > 0.9 and played.correlation > 0.99
+        delays.append(heard.delay - played.delay)
+    print(f"silence the server inserted: {speaker.inserted_samples} samples; delays {delays}")
+    assert speaker.inserted_samples > 0.1 * RATE  # the stall really made the server fill in
+    assert abs(delays[1] - delays[0]) < 0.002 * RATE
 
 
 @needs_pulse

@@ -58,12 +58,15 @@ async def test_source_from_wav_resamples_to_24k(tmp_path: Path) -> None:
 
 
 async def test_unpaced_sink_records_writes_and_saves(tmp_path: Path) -> None:
-    """Unpaced, every write is played at once, counted, and saved to a WAV that reads back the same."""
+    """Unpaced, every write is played at once, counted, given back by read_output, and saved to a WAV
+    that reads back the same."""
     sink = ArraySink()
     sink.write(_ramp(1000))
+    np.testing.assert_array_equal(sink.read_output(), _ramp(1000))  # what it put out since the last call
     sink.write(_ramp(500))
     await sink.drain()
     assert sink.played_samples == 1500
+    np.testing.assert_array_equal(sink.read_output(), _ramp(500))
     sink.save(tmp_path / "out.wav")
     audio, rate = read_wav(tmp_path / "out.wav")
     assert rate == RATE
@@ -77,6 +80,7 @@ async def test_paced_sink_plays_silence_and_counts_underruns() -> None:
         await asyncio.sleep(0.2)  # 10 ticks: 5 with audio, about 5 of silence
         await sink.drain()
     audio = sink.audio
+    np.testing.assert_array_equal(sink.read_output(), audio)  # the speaker's timeline, silence included
     assert sink.played_samples == 5 * BLOCK
     np.testing.assert_array_equal(audio[: 5 * BLOCK], _ramp(5 * BLOCK))
     assert len(audio) >= 8 * BLOCK and not audio[5 * BLOCK :].any()

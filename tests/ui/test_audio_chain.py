@@ -126,6 +126,7 @@ async def test_playback_knows_what_was_heard_and_flushes_at_once():
     )
     playback.write("a", np.ones(BLOCK, np.float32))  # a late delta of the cut item
     assert playback.queued == 0
-    reference = playback.take_played(BLOCK)  # what played before the flush still reaches the canceller
-    assert np.count_nonzero(reference) > 0.25 * RATE
+    reference = sink.read_output()  # the canceller's reference: what played before the flush, then silence
+    assert np.count_nonzero(reference) > 0.25 * RATE and not np.any(reference[-BLOCK:])
+    assert len(sink.read_output()) < 2 * BLOCK  # each call returns only what is new
     sink.close()
