@@ -139,13 +139,7 @@ class SampleRing:
 
     def write_silence(self, count: int) -> int:
         """Append up to `count` zeros (as many as fit); returns how many were taken."""
-        n = min(count, self.free)
-        start = self._written % len(self._buf)
-        first = min(n, len(self._buf) - start)
-        self._buf[start : start + first] = 0.0
-        self._buf[: n - first] = 0.0
-        self._written += n
-        return n
+        return self.write(np.broadcast_to(np.float32(0.0), (count,)))  # a view: no array of zeros is made
 
     def write(self, samples: np.ndarray) -> int:
         """Append as many of `samples` as fit; returns how many were taken."""

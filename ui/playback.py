@@ -37,8 +37,7 @@ class Playback:
     """Queue assistant audio per item and answer "what has been heard?".
 
     Args:
-        sink: where the audio goes; must offer `write`, `flush`, `played_samples`, `queued_samples` and
-            `read_output`.
+        sink: where the audio goes; must offer `write`, `flush`, `played_samples` and `queued_samples`.
         latency_s: the device's output latency (audio handed to it but not yet heard).
     """
 

@@ -23,6 +23,7 @@ from engine.data.align import monologue, transcript
 from engine.data.dialogue import DialoguePlan, Timeline, layout, plan_dialogue
 from engine.data.render import render
 from engine.data.synth import cached_speech
+from engine.data.templates import SPLITS
 from engine.data.voices import ASSISTANT_VOICE
 from engine.eval.config import EvalConfig
 from engine.eval.judge import SpeechJudge
@@ -46,8 +47,8 @@ class Case:
 
 def make_cases(config: EvalConfig) -> list[Case]:
     """Render the dialogues of `config.split` (speech is cached under `config.cache`)."""
-    if config.split not in ("train", "test"):
-        raise ValueError(f"--split must be train or test, not {config.split!r}")
+    if config.split not in SPLITS:
+        raise ValueError(f"--split must be one of {SPLITS}, not {config.split!r}")
     cache, cases = Path(config.cache), []
     for i in range(config.dialogues):
         plan = plan_dialogue(SEED_OFFSET + config.seed * 100_000 + i, config.split, config.interruption_rate)
