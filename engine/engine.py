@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from engine.kv_cache import CacheState, KVCachePool, Segment
 from engine.model import PRESETS, OmniModel
-from engine.sampling import sample
+from engine.sampling import greedy_text, sample
 from engine.session import EngineSession, StepOutput
-from engine.tokenizer import SPECIAL_IDS, TextTokenizer
+from engine.tokenizer import PAD_ID, SPECIAL_IDS, TextTokenizer
 from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model, read_meta
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,8 @@ class Engine:
             special = torch.zeros(text_logits.shape[-1], dtype=torch.bool, device=text_logits.device)
             special[list(SPECIAL_IDS)] = True
             text_logits = text_logits.masked_fill(starting[:, None, None] & special, float("-inf"))
-        text = sample(text_logits, [s.text_sampling for s in sessions], gens)[:, 0]
-        user_text = logits.user_text[:, -1].float().argmax(dim=-1)
+        text = sample(text_logits, [s.text_sampling for s in sessions], gens, pad_id=PAD_ID)[:, 0]
+        user_text = greedy_text(logits.user_text[:, -1].float(), PAD_ID)
         audio_logits = logits.audio[:, -1].reshape(B, K * G, -1)
         audio = sample(audio_logits, [s.audio_sampling for s in sessions], gens).view(B, K, G)
         return text.cpu(), user_text.cpu(), audio.cpu().numpy()

@@ -36,20 +36,28 @@ def make_generator(seed: int | None) -> torch.Generator:
     return gen
 
 
-def sample(logits: Tensor, settings: list[StreamSampling], generators: list[torch.Generator]) -> Tensor:
+def sample(
+    logits: Tensor,
+    settings: list[StreamSampling],
+    generators: list[torch.Generator],
+    pad_id: int | None = None,
+) -> Tensor:
     """Draw one token per row and position.
 
     Args:
         logits: [B, N, V] (N positions sampled independently, e.g. K x G audio codes).
         settings: one StreamSampling per row.
         generators: one generator per row (unused for greedy rows).
+        pad_id: the "nothing to say now" token of a text stream; greedy rows then decide between it and
+            the words by probability mass (`greedy_text`). None: plain argmax.
 
     Returns:
         [B, N] int64 token ids.
     """
     logits = logits.float()  # bf16 argmax/topk take slow paths on CPU
+    best = logits.argmax(dim=-1) if pad_id is None else greedy_text(logits, pad_id)
     if all(s.greedy for s in settings):
-        return logits.argmax(dim=-1)
+        return best
     B, N, V = logits.shape
     ks = [min(s.top_k or V, V) for s in settings]
     k_max = max(ks)
@@ -69,7 +77,21 @@ def sample(logits: Tensor, settings: list[StreamSampling], generators: list[torc
     pick = (scaled + noise).argmax(dim=-1, keepdim=True)  # [B, N, 1] index into the candidates
     drawn = ids.gather(-1, pick).squeeze(-1)
     is_greedy = torch.tensor([s.greedy for s in settings])[:, None]
-    return torch.where(is_greedy, ids[..., 0], drawn)  # the top candidate is the argmax
+    return torch.where(is_greedy, best, drawn)
+
+
+def greedy_text(logits: Tensor, pad_id: int) -> Tensor:
+    """Greedy decoding of a text stream that is mostly PAD: PAD where it holds at least half the
+    probability, otherwise the most likely other token.
+
+    Plain argmax compares PAD with each word alone. Where the model is sure a word comes now but not
+    which (the number after "seventeen plus five is"), the words split the mass and PAD wins every step,
+    so the answer stops short. Deciding "speak or wait" on the words' total mass first, and only then
+    picking the word, keeps such answers going."""
+    pad_prob = logits.softmax(dim=-1)[..., pad_id]
+    best_other = logits.clone()
+    best_other[..., pad_id] = float("-inf")
+    return torch.where(pad_prob >= 0.5, pad_id, best_other.argmax(dim=-1))
 
 
 def _top_p(scaled: Tensor, top_p: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import shaped_engines
 import torch
 
 from engine.engine import Engine, SamplingConfig
@@ -99,7 +100,7 @@ def test_silence_forces_silence_until_user_turn_ends():
     outs = [engine.step([session], c)[0] for c in codes[3:10]]  # the random model "hears" user tokens
     assert all(o.text_token == PAD_ID and (o.audio_codes == silence).all() for o in outs)
     assert session.stats["muted"] and any(o.user_text_piece for o in outs)
-    torch.nn.init.zeros_(engine.model.user_text_head.weight)  # from now on the transcript is all PAD
+    shaped_engines.says_only_pad(engine.model.user_text_head)  # from now on the transcript is all PAD
     outs = [engine.step([session], c)[0] for c in codes[10 : 10 + RESUME_QUIET_STEPS]]
     assert all(o.text_token == PAD_ID for o in outs) and not session.stats["muted"]
     outs = [engine.step([session], c)[0] for c in codes[10 + RESUME_QUIET_STEPS :]]

@@ -1,8 +1,9 @@
-"""Per-session sampling: greedy, top-k/top-p limits, the right distribution, reproducible seeds."""
+"""Per-session sampling: greedy, top-k/top-p limits, the right distribution, reproducible seeds, and greedy
+text deciding between PAD and the words by probability mass."""
 
 import torch
 
-from engine.sampling import StreamSampling, make_generator, sample
+from engine.sampling import StreamSampling, greedy_text, make_generator, sample
 
 
 def test_greedy_top_k_one_and_tiny_top_p_all_pick_the_argmax():
@@ -33,3 +34,13 @@ def test_same_seed_same_tokens_regardless_of_batch_neighbours():
         [make_generator(5), make_generator(6)],
     )
     assert torch.equal(alone[0], mixed[0])
+
+
+def test_greedy_text_speaks_when_the_words_together_outweigh_pad():
+    """PAD at 0.4 beats each word alone (0.1, 0.3, 0.2) but not their sum: the best word is said. PAD at
+    0.6 stays PAD. Plain argmax (audio, pad_id None) would have said PAD in both rows."""
+    probs = torch.tensor([[[0.4, 0.1, 0.3, 0.2]], [[0.6, 0.1, 0.2, 0.1]]])
+    logits = probs.log()
+    assert greedy_text(logits, pad_id=0).tolist() == [[2], [0]]
+    assert sample(logits, [StreamSampling(0.0)] * 2, [make_generator(0)] * 2, pad_id=0).tolist() == [[2], [0]]
+    assert sample(logits, [StreamSampling(0.0)] * 2, [make_generator(0)] * 2).tolist() == [[0], [0]]
