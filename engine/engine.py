@@ -35,7 +35,8 @@ __all__ = ["Engine", "EngineSession", "SamplingConfig", "StepOutput", "resolve_d
 
 @dataclass
 class SamplingConfig:
-    """Per-session sampling; text is greedy by default, audio sampled (top-k) for natural speech."""
+    """Per-session sampling; text is greedy by default (`greedy_text`: PAD against all words together),
+    audio sampled (top-k) for natural speech."""
 
     text_temperature: float = 0.0
     audio_temperature: float = 0.8
