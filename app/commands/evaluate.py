@@ -53,6 +53,8 @@ def _eval_engine(args: argparse.Namespace) -> int:
         summary = {k: v for k, v in result["engine"].items() if k != "turn_details"}
         run = {"dialogues": cfg.dialogues, "seed": cfg.seed, "request_answer_ms": cfg.request_answer_ms}
         key = "eval_engine" if cfg.split == "test" else f"eval_engine_{cfg.split}"  # the bar is on test
+        if cfg.voices not in ("", cfg.split):
+            key += f"_{cfg.voices}_voices"
         write_metrics(target, {key: {**summary, **run}})
         print(f"metrics written into {target}")
     return 0

@@ -108,8 +108,13 @@ def _augment(rng: random.Random) -> Augment:
     )
 
 
-def plan_dialogue(seed: int, split: str, interruption_rate: float = 0.3) -> DialoguePlan:
-    """Draw a dialogue of roughly 8-20 s: a user voice, a clock, 1-4 turns, pauses, maybe one barge-in."""
+def plan_dialogue(
+    seed: int, split: str, interruption_rate: float = 0.3, voice_split: str | None = None
+) -> DialoguePlan:
+    """Draw a dialogue of roughly 8-20 s: a user voice, a clock, 1-4 turns, pauses, maybe one barge-in.
+
+    The words and phrasings come from `split`, the voice from `voice_split` (default: `split` too); the
+    evaluation crosses them to tell voices the model never heard from words it never heard."""
     rng = random.Random(f"dialogue/{split}/{seed}")
     clock = Clock.random(rng)
     target_words = rng.randint(16, 34)  # ~0.45 s per spoken word, gaps included -> 8-20 s
@@ -134,7 +139,7 @@ def plan_dialogue(seed: int, split: str, interruption_rate: float = 0.3) -> Dial
     return DialoguePlan(
         seed,
         split,
-        pick_user_voice(rng, split),
+        pick_user_voice(rng, voice_split or split),
         clock,
         turns,
         rng.uniform(0.2, 1.0),

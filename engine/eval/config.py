@@ -23,6 +23,13 @@ class EvalConfig:
             "training voices, words and phrasings (a diagnostic: learning vs generalising)"
         },
     )
+    voices: str = field(
+        default="",
+        metadata={
+            "help": "whose voices ask (test or train; empty: the split's own): --split train --voices test "
+            "asks training words and phrasings in held-out voices"
+        },
+    )
     interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})
     request_answer_ms: float = field(
         default=0.0,

@@ -49,9 +49,12 @@ def make_cases(config: EvalConfig) -> list[Case]:
     """Render the dialogues of `config.split` (speech is cached under `config.cache`)."""
     if config.split not in SPLITS:
         raise ValueError(f"--split must be one of {SPLITS}, not {config.split!r}")
+    if config.voices not in ("", *SPLITS):
+        raise ValueError(f"--voices must be one of {SPLITS} or empty, not {config.voices!r}")
     cache, cases = Path(config.cache), []
     for i in range(config.dialogues):
-        plan = plan_dialogue(SEED_OFFSET + config.seed * 100_000 + i, config.split, config.interruption_rate)
+        seed = SEED_OFFSET + config.seed * 100_000 + i
+        plan = plan_dialogue(seed, config.split, config.interruption_rate, config.voices or None)
         questions = [[cached_speech(p, plan.voice, cache) for p in t.parts] for t in plan.turns]
         answers = [cached_speech(t.exchange.answer, ASSISTANT_VOICE, cache) for t in plan.turns]
         timeline = layout(plan, questions, answers)

@@ -180,6 +180,15 @@ def test_held_out_voices_words_and_phrasings_never_train():
     assert seen["test"] & held_phrasings
 
 
+def test_voice_split_changes_only_the_voice():
+    """plan_dialogue(..., voice_split="test") asks the training split's questions in a held-out voice."""
+    for seed in range(50):
+        own, crossed = plan_dialogue(seed, "train"), plan_dialogue(seed, "train", voice_split="test")
+        assert is_held_out_voice(crossed.voice) and not is_held_out_voice(own.voice)
+        assert [t.parts for t in crossed.turns] == [t.parts for t in own.turns]
+        assert crossed.split == "train" and crossed.clock == own.clock
+
+
 def test_same_seed_same_dataset(dataset, tmp_path):
     """Regenerating with the same seed in a fresh folder and cache gives identical arrays."""
     folder, lines, loaded = dataset
