@@ -55,9 +55,8 @@ def sample(
         [B, N] int64 token ids.
     """
     logits = logits.float()  # bf16 argmax/topk take slow paths on CPU
-    best = logits.argmax(dim=-1) if pad_id is None else greedy_text(logits, pad_id)
     if all(s.greedy for s in settings):
-        return best
+        return logits.argmax(dim=-1) if pad_id is None else greedy_text(logits, pad_id)
     B, N, V = logits.shape
     ks = [min(s.top_k or V, V) for s in settings]
     k_max = max(ks)
@@ -77,6 +76,7 @@ def sample(
     pick = (scaled + noise).argmax(dim=-1, keepdim=True)  # [B, N, 1] index into the candidates
     drawn = ids.gather(-1, pick).squeeze(-1)
     is_greedy = torch.tensor([s.greedy for s in settings])[:, None]
+    best = ids[..., 0] if pad_id is None else greedy_text(logits, pad_id)  # ids[..., 0] is the argmax
     return torch.where(is_greedy, best, drawn)
 
 
