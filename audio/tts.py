@@ -143,6 +143,18 @@ def voice_catalog(
     return voices
 
 
+RAISED_F0_HZ = (170, 220)  # mean pitches in the female range
+PITCH_FOLLOWING_FLITE_VOICES = ("kal", "kal16", "awb")  # the flite voices that obey int_f0_target_mean
+
+
+def raised_pitch_voices(names: tuple[str, ...], speeds: tuple[float, ...] = (0.85, 1.0, 1.15)) -> list[Voice]:
+    """flite voices `names` (of PITCH_FOLLOWING_FLITE_VOICES) at RAISED_F0_HZ, each at `speeds`.
+
+    Every natural-sounding English voice here is male; raising their pitch is the nearest thing to a
+    natural female English voice that the data can hold besides slt."""
+    return [Voice("flite", n, s, f0_hz=f0) for n in names for s in speeds for f0 in RAISED_F0_HZ]
+
+
 def installed_festival_voices(names: list[str] = FESTIVAL_VOICES) -> list[str]:
     """Those of `names` present on this machine (Debian puts them under /usr/share/festival/voices)."""
     root = Path("/usr/share/festival/voices")

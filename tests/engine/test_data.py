@@ -12,7 +12,7 @@ import torch
 from app.cli import main
 from audio.codec import build_codec
 from audio.codec_config import CodecConfig
-from audio.tts import Voice
+from audio.tts import Voice, voice_catalog
 from engine.data.align import monologue
 from engine.data.config import SynthConfig
 from engine.data.corpus import normalize_transcript
@@ -22,7 +22,7 @@ from engine.data.render import render
 from engine.data.speech import speak
 from engine.data.synth import _Worker, cached_speech, synthesize_dataset
 from engine.data.templates import Clock, all_phrasings, held_out_words
-from engine.data.voices import ASSISTANT_VOICE, is_held_out_voice
+from engine.data.voices import ASSISTANT_VOICE, is_held_out_voice, user_voices
 from engine.tokenizer import CTX_ID, EOS_ID, PAD_ID, TOOL_ID, TextTokenizer
 
 DIALOGUES = 6
@@ -178,6 +178,15 @@ def test_held_out_voices_words_and_phrasings_never_train():
                     assert ex.word in held_words
                 seen[split].add(ex.phrasing)
     assert seen["test"] & held_phrasings
+
+
+def test_training_users_include_female_pitch_and_the_test_pool_stays():
+    """The training split draws flite kal voices raised into the female range; the held-out pool is exactly
+    voice_catalog()'s held-out voices, so held-out scores stay comparable across corpora."""
+    pitches = {plan_dialogue(seed, "train").voice.f0_hz for seed in range(600)}
+    assert pitches & {170, 220}
+    test_pool = {v for pool in user_voices("test").values() for v in pool}
+    assert test_pool == {v for v in voice_catalog() if is_held_out_voice(v)}
 
 
 def test_voice_split_changes_only_the_voice():
