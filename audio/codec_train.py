@@ -31,9 +31,16 @@ from tqdm import tqdm
 
 from audio.codec_checkpoint import load_checkpoint, save_checkpoint
 from audio.codec_config import CodecConfig, build_decoder, build_model
-from audio.codec_data import RAISED_F0_HZ, build_pool, eval_sentences, is_held_out, training_batch
+from audio.codec_data import build_pool, eval_sentences, is_held_out, training_batch
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
-from audio.tts import FESTIVAL_FEMALE_VOICES, Voice, installed_festival_voices, synthesize, voice_catalog
+from audio.tts import (
+    FESTIVAL_FEMALE_VOICES,
+    RAISED_F0_HZ,
+    Voice,
+    installed_festival_voices,
+    synthesize,
+    voice_catalog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +288,8 @@ def _data_description(cfg: CodecTrainConfig, step: int, init_meta: dict | None) 
         f"{', '.join(installed_festival_voices())}; female voices of other languages: "
         f"{', '.join(installed_festival_voices(FESTIVAL_FEMALE_VOICES))})",
         "held_out": "flite slt; espeak-ng variants klatt3, Lee, f4 and accent en-029; sentences of seed 999",
-        "augmentation": "70% of clips: room reverb (RT60 0.1-0.6 s), band-pass, noise (SNR 15-45 dB), level",
+        "augmentation": "half of clips: formants and pitch scaled x0.8-1.3 (resampling); 70% of clips: room "
+        "reverb (RT60 0.1-0.6 s), band-pass, noise (SNR 15-45 dB), level",
         "steps": step,
         "train_config": asdict(cfg),
         "losses": "multi-scale mel L1 + log-mel L1, 0.1 x waveform L1, 0.25 x commitment; EMA codebooks",
