@@ -27,6 +27,7 @@ from audio.tts import (
     FESTIVAL_FEMALE_VOICES,
     PITCH_FOLLOWING_FLITE_VOICES,
     SAMPLE_RATE,
+    SPEEDS,
     Voice,
     installed_festival_voices,
     raised_pitch_voices,
@@ -50,7 +51,7 @@ def is_held_out(voice: Voice) -> bool:
     return False
 
 
-def training_voices(speeds: tuple[float, ...] = (0.85, 1.0, 1.15)) -> list[Voice]:
+def training_voices(speeds: tuple[float, ...] = SPEEDS) -> list[Voice]:
     """Voices the codec trains on: the catalog's, plus female voices (other-language festival voices and
     flite's male voices at raised pitch), since all the natural-sounding English voices are male and
     the held-out slt is not. The natural voices are repeated so they are not drowned by espeak-ng."""

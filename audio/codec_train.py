@@ -35,6 +35,7 @@ from audio.codec_data import build_pool, eval_sentences, is_held_out, training_b
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
 from audio.tts import (
     FESTIVAL_FEMALE_VOICES,
+    PITCH_FOLLOWING_FLITE_VOICES,
     RAISED_F0_HZ,
     Voice,
     installed_festival_voices,
@@ -283,8 +284,9 @@ def _data_description(cfg: CodecTrainConfig, step: int, init_meta: dict | None) 
     under "init", so the JSON keeps the whole lineage of a codec trained in stages."""
     description = {
         "pool": f"{cfg.utterances} grammar sentences (audio.sentences, seed {cfg.seed + 1}) spoken by "
-        "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms; kal, kal16, awb also "
-        f"at {' and '.join(map(str, RAISED_F0_HZ))} Hz mean pitch) and festival voices (English: "
+        "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms; "
+        f"{', '.join(PITCH_FOLLOWING_FLITE_VOICES)} also at {' and '.join(map(str, RAISED_F0_HZ))} Hz mean "
+        "pitch) and festival voices (English: "
         f"{', '.join(installed_festival_voices())}; female voices of other languages: "
         f"{', '.join(installed_festival_voices(FESTIVAL_FEMALE_VOICES))})",
         "held_out": "flite slt; espeak-ng variants klatt3, Lee, f4 and accent en-029; sentences of seed 999",

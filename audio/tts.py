@@ -126,9 +126,10 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     return resample(samples, rate, SAMPLE_RATE)
 
 
-def voice_catalog(
-    speeds: tuple[float, ...] = (0.85, 1.0, 1.15), pitches: tuple[int, ...] = (35, 50, 65)
-) -> list[Voice]:
+SPEEDS = (0.85, 1.0, 1.15)  # speaking-rate multipliers every synthesizer is drawn at
+
+
+def voice_catalog(speeds: tuple[float, ...] = SPEEDS, pitches: tuple[int, ...] = (35, 50, 65)) -> list[Voice]:
     """Every voice hark's data is drawn from: espeak-ng accents x variants x pitch, flite and festival voices,
     each at several speeds. Installed festival voices only."""
     voices = [
@@ -147,7 +148,7 @@ RAISED_F0_HZ = (170, 220)  # mean pitches in the female range
 PITCH_FOLLOWING_FLITE_VOICES = ("kal", "kal16", "awb")  # the flite voices that obey int_f0_target_mean
 
 
-def raised_pitch_voices(names: tuple[str, ...], speeds: tuple[float, ...] = (0.85, 1.0, 1.15)) -> list[Voice]:
+def raised_pitch_voices(names: tuple[str, ...], speeds: tuple[float, ...] = SPEEDS) -> list[Voice]:
     """flite voices `names` (of PITCH_FOLLOWING_FLITE_VOICES) at RAISED_F0_HZ, each at `speeds`.
 
     Every natural-sounding English voice here is male; raising their pitch is the nearest thing to a
