@@ -14,8 +14,9 @@ conditioned on it (MusicGen's delay pattern). `stream_targets` / `stream_inputs`
 Attention layers alternate between a banded sliding window (even layers) and full attention; every head
 has a learned sink logit (gpt-oss) so it may attend to nothing. Context positions are always visible to
 every later position, also in banded layers, so instructions never fall out of the window. Keys are
-stored without RoPE and rotated when read, at positions given by the caller: the bounded cache
-(engine/kv_cache.py) renumbers them StreamingLLM-style so positions stay inside the trained range.
+rotated once, as they are written; the bounded cache (engine/kv_cache.py) gives queries a second rotation
+for its ring of audio steps, so that the distance from a query to the context stays inside the trained
+range StreamingLLM-style while the distances between audio steps stay true.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
-def rope_tables(head_dim: int, max_positions: int, theta: float) -> tuple[Tensor, Tensor]:
-    """cos/sin of every position's rotation angles (float64 for accuracy): [max_positions, hd/2] each."""
-    inv_freq = theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
-    angles = torch.arange(max_positions, dtype=torch.float64)[:, None] * inv_freq[None, :]
+def rope_angles(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
+    """cos/sin of the rotation angles of integer positions [B, T] (any range): [B, T, 1, hd/2] each.
+
+    Computed in float64, so positions far apart still rotate exactly (a 30-minute session's audio steps
+    pass 30,000)."""
+    channels = torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device)
+    inv_freq = theta ** (-channels / head_dim)
+    angles = positions.double()[..., None, None] * inv_freq
     return angles.cos().float(), angles.sin().float()
 
 
@@ -56,7 +61,15 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, sinks: Tensor) -> Tensor:
+def attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor,
+    sinks: Tensor,
+    ring_q: Tensor | None = None,
+    ring_start: int = 0,
+) -> Tensor:
     """Grouped-query attention with a per-head sink logit.
 
     Args:
@@ -64,6 +77,8 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, sinks: Tensor) -> Tens
         k, v: [B, C, KVH, hd] rotated keys and values (H is a multiple of KVH).
         mask: [B, T, C] bool, True where a query may see a key.
         sinks: [H] logits of an extra "nothing" column: a row that sees no key outputs zeros.
+        ring_q: the queries rotated for keys from `ring_start` on (the cache's ring of audio steps), when
+            those sit at other positions than the context keys before them (kv_cache.py).
 
     Returns:
         [B, T, H * hd]
@@ -71,10 +86,18 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, sinks: Tensor) -> Tens
     B, T, H, hd = q.shape
     C, KVH = k.shape[1], k.shape[2]
     g = H // KVH
+    if ring_q is not None:  # both rotations in one matmul; each key slot then keeps its own one's score
+        q = torch.cat((q, ring_q), dim=1)
+    n = q.shape[1] // T
     # fold the g query heads sharing a KV head into the time axis: one bmm per KV head, no KV copies
-    q = q.view(B, T, KVH, g, hd).permute(0, 2, 3, 1, 4).reshape(B, KVH, g * T, hd)
-    scores = q @ k.permute(0, 2, 3, 1) / math.sqrt(hd)  # [B, KVH, g*T, C]
-    scores = scores.view(B, KVH, g, T, C).masked_fill(~mask[:, None, None], float("-inf"))
+    q = q.view(B, n * T, KVH, g, hd).permute(0, 2, 3, 1, 4).reshape(B, KVH, g * n * T, hd)
+    scores = (q @ k.permute(0, 2, 3, 1)).view(B, KVH, g, n, T, C) / math.sqrt(hd)
+    if ring_q is not None:
+        is_ring = torch.arange(C, device=k.device) >= ring_start
+        scores = torch.where(is_ring, scores[:, :, :, 1], scores[:, :, :, 0])
+    else:
+        scores = scores[:, :, :, 0]
+    scores = scores.masked_fill(~mask[:, None, None], float("-inf"))  # [B, KVH, g, T, C]
     sink = sinks.view(1, KVH, g, 1, 1).to(scores.dtype).expand(B, KVH, g, T, 1)
     probs = torch.cat((scores, sink), dim=-1).softmax(dim=-1, dtype=torch.float32)[..., :C]
     out = probs.to(v.dtype).view(B, KVH, g * T, C) @ v.transpose(1, 2)  # [B, KVH, g*T, hd]
@@ -82,13 +105,15 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, sinks: Tensor) -> Tens
 
 
 class AttentionView(NamedTuple):
-    """What one kind of layer (banded or full) may see this forward: RoPE angles and the visibility mask."""
+    """What one kind of layer (banded or full) may see this forward: RoPE angles and the visibility mask.
 
-    q_cos: Tensor  # [B, T, 1, hd/2]
-    q_sin: Tensor
-    k_cos: Tensor  # [B, C, 1, hd/2]
-    k_sin: Tensor
+    The angles are cos/sin pairs [B, T, 1, hd/2]."""
+
+    q_rope: tuple[Tensor, Tensor]  # queries, against the context keys (against all keys without a cache)
+    k_rope: tuple[Tensor, Tensor]  # this forward's new keys, rotated once as they are stored
     mask: Tensor  # [B, T, C] bool
+    ring_rope: tuple[Tensor, Tensor] | None = None  # queries, against the cache's ring of audio steps
+    ring_start: int = 0  # first ring slot of a cache row
 
 
 class Attention(nn.Module):
@@ -109,11 +134,12 @@ class Attention(nn.Module):
         H, KVH, hd = self.n_heads, self.n_kv_heads, self.head_dim
         q, k, v = self.qkv(x).split((H * hd, KVH * hd, KVH * hd), dim=-1)
         q, k, v = q.view(B, T, H, hd), k.view(B, T, KVH, hd), v.view(B, T, KVH, hd)
+        k = apply_rope(k, *view.k_rope)
         if cache is not None:
-            k, v = cache.update(k, v)  # [B, C, KVH, hd], unrotated
-        q = apply_rope(q, view.q_cos, view.q_sin)
-        k = apply_rope(k, view.k_cos, view.k_sin)
-        return self.out(attend(q, k, v, view.mask, self.sinks))
+            k, v = cache.update(k, v)  # [B, C, KVH, hd]
+        ring_q = None if view.ring_rope is None else apply_rope(q, *view.ring_rope)
+        q = apply_rope(q, *view.q_rope)
+        return self.out(attend(q, k, v, view.mask, self.sinks, ring_q, view.ring_start))
 
 
 class Routing(NamedTuple):
@@ -369,8 +395,6 @@ class OmniModel(nn.Module):
         self.text_head = nn.Linear(d, V, bias=False)
         self.user_text_head = nn.Linear(d, V, bias=False)
         self.audio_head = AudioHead(cfg)
-        # a plain attribute, not a buffer: the tables stay float32 when the weights are cast to bf16
-        self._rope = rope_tables(cfg.head_dim, cfg.max_positions, cfg.rope_theta)
         self.apply(self._init)
 
     @staticmethod
@@ -394,11 +418,9 @@ class OmniModel(nn.Module):
 
     def rope(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """positions [B, T] -> cos, sin [B, T, 1, hd/2] in the model's dtype."""
-        weight = self.text_head.weight
-        if self._rope[0].device != weight.device:
-            self._rope = tuple(t.to(weight.device) for t in self._rope)
-        cos, sin = self._rope
-        return cos[positions, None].to(weight.dtype), sin[positions, None].to(weight.dtype)
+        dtype = self.text_head.weight.dtype
+        cos, sin = rope_angles(positions, self.config.head_dim, self.config.rope_theta)
+        return cos.to(dtype), sin.to(dtype)
 
     def embed_context(self, tokens: Tensor) -> Tensor:
         """tokens [B, P] -> [B, P, d]"""
@@ -461,8 +483,8 @@ class OmniModel(nn.Module):
         full = causal & valid[:, None, :]  # [B, L, L]
         near = (idx[:, None] - idx[None, :]) < self.config.sliding_window
         banded = full & (near | is_ctx[None, :])  # context keys stay visible
-        cos, sin = self.rope(pos)
-        return AttentionView(cos, sin, cos, sin, full), AttentionView(cos, sin, cos, sin, banded)
+        rope = self.rope(pos)
+        return AttentionView(rope, rope, full), AttentionView(rope, rope, banded)
 
 
 def shift_streams(chunks: Tensor, delays: list[int], shift: int, fill: int) -> Tensor:

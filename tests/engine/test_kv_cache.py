@@ -85,9 +85,7 @@ def test_long_session_cache_stays_bounded(tiny_config):
 
     def run(steps: int) -> torch.Tensor:
         for _ in range(steps):
-            views, caches = pool.plan(
-                model, [state], steps=1
-            )  # indexes the RoPE table: fails if out of range
+            views, caches = pool.plan(model, [state], steps=1)  # raises past the trained positions
             h, _ = model.backbone(model.embed_steps(*inputs), views, caches)
         return views[0].mask
 

@@ -9,8 +9,10 @@ from engine.model import (
     MoE,
     OmniModel,
     Routing,
+    apply_rope,
     attend,
     load_balance_loss,
+    rope_angles,
     router_z_loss,
     stream_inputs,
     stream_targets,
@@ -78,6 +80,30 @@ def test_sink_logit_scales_attention_down():
     torch.testing.assert_close(plain[0, 0].view(H, hd), probs @ v[0, :, 0])
     drained = attend(q, k, v, mask, torch.full((H,), 30.0))
     assert drained.abs().max() < 1e-6
+
+
+def test_second_query_rotation_equals_renumbering_the_ring_keys():
+    """Keys rotated once (context slot i at i, step r at r) with the query rotated twice score like every
+    key rotated at its StreamingLLM position: the ring right after the context, relative to the query."""
+    torch.manual_seed(0)
+    B, H, KVH, hd, M, R = 2, 4, 2, 16, 5, 7
+    q, k, v = torch.randn(B, 1, H, hd), torch.randn(B, M + R, KVH, hd), torch.randn(B, M + R, KVH, hd)
+    mask = torch.rand(B, 1, M + R) > 0.3
+    sinks = torch.randn(H)
+    ctx = torch.arange(M).expand(B, M)
+    steps = (40_000 + torch.arange(R)).expand(B, R)  # 35 minutes into a session
+    query_step = steps[:, -1:]
+    base = steps[:, :1]  # the oldest step still visible sits right after the context
+
+    def rotate(x, positions):
+        return apply_rope(x, *rope_angles(positions, hd, 10000.0))
+
+    renumbered = torch.cat((ctx, M + steps - base), dim=1)
+    expected = attend(rotate(q, M + query_step - base), rotate(k, renumbered), v, mask, sinks)
+    stored = rotate(k, torch.cat((ctx, steps), dim=1))
+    got = attend(rotate(q, M + query_step - base), stored, v, mask, sinks, rotate(q, query_step), M)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(attend(rotate(q, M + query_step - base), stored, v, mask, sinks), expected)
 
 
 def test_forward_shapes_and_parameter_counts(tiny_config):
