@@ -32,7 +32,10 @@ class ModelChoice:
     )
     kbps: float = field(default=3.0, metadata={"help": "codec bitrate"})
     dtype: str = field(default="auto", metadata={"help": "engine weights: auto, float32 or bfloat16"})
-    threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
+    # One thread per operation: the engine and codec run many small operations, which on 2 cores paid more
+    # in OpenMP wake-ups than they gained, while sessions and stages already run in parallel on the
+    # scheduler and audio worker threads (docs/performance.md: 10 token-mode sessions instead of 4)
+    threads: int = field(default=1, metadata={"help": "torch threads per operation (0: torch's default)"})
     max_batch: int = field(default=16, metadata={"help": "most sessions stepped in one engine batch"})
     batch_window_ms: float = field(
         default=0.0,

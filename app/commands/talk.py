@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--codec", metavar="PATH", help="codec checkpoint, or 'random' (default: the shipped one)"
     )
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per operation (0: torch's default; see serve)"
+    )
     parser.add_argument("--instructions", default="", help="extra text context for the assistant")
     parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG, help="where logs go while the UI runs")
     parser.set_defaults(func=run)
