@@ -212,13 +212,17 @@ async def _truncate(
 def _summarise(turns: list[dict]) -> dict:
     cut = [t for t in turns if t.get("interrupted")]
     measured = [t for t in turns if "onset_to_done_ms" in t]
+    ended = [t for t in measured if not t["interrupted"] and t["onset_to_last_audio_ms"] <= TARGET_P95_MS]
     return {
         "turns": turns,
         "interrupted": len(cut),
         "finished_before_interruption": sum(
             t.get("interrupted") is False and "onset_to_done_ms" not in t for t in turns
         ),
-        "not_cancelled": sum(not t["interrupted"] for t in measured),
+        # it ended on its own while the user was starting to talk, quiet within the target anyway (the
+        # speech's first voiced samples can precede what VAD confirms as speech by more than that)
+        "ended_while_interrupted": len(ended),
+        "not_cancelled": len(measured) - len(cut) - len(ended),  # missed: it went on talking over the user
         "errors": sum("error" in t for t in turns),
         "onset_to_last_audio_ms": stats.summary([t["onset_to_last_audio_ms"] for t in cut]),
         "onset_to_done_ms": stats.summary([t["onset_to_done_ms"] for t in cut]),
@@ -231,17 +235,19 @@ def _summarise(turns: list[dict]) -> dict:
 
 
 def format_report(report: dict) -> str:
-    """The terminal table (cut: cancelled by the interruption; missed: not cancelled; early: the response
-    had ended before the interruption; errors: turns that timed out)."""
+    """The terminal table (cut: cancelled by the interruption; missed: not cancelled, talked on; ended: it
+    ended on its own within the target after the onset; early: it had ended before the interruption;
+    errors: turns that timed out)."""
     lines = [
         f"barge-in: user speech onset -> assistant quiet; load average {report['machine']['load_average']}",
-        f"{'mode':<7}{'cut':>4}{'missed':>7}{'early':>6}{'errors':>7}{'->last audio p50/p95':>22}"
+        f"{'mode':<7}{'cut':>4}{'missed':>7}{'ended':>6}{'early':>6}{'errors':>7}{'->last audio p50/p95':>22}"
         f"{'->done p50/p95':>16}{'server p50':>11}{'truncate ok':>12}",
     ]
     for mode, r in report["modes"].items():
         a, d = r["onset_to_last_audio_ms"], r["onset_to_done_ms"]
         lines.append(
-            f"{mode:<7}{r['interrupted']:>4}{r['not_cancelled']:>7}{r['finished_before_interruption']:>6}"
+            f"{mode:<7}{r['interrupted']:>4}{r['not_cancelled']:>7}{r['ended_while_interrupted']:>6}"
+            f"{r['finished_before_interruption']:>6}"
             f"{r['errors']:>7}{_pair(a):>22}{_pair(d):>16}{stats.ms(r['server_onset_to_cancel_ms']['p50']):>11}"
             f"{r['truncate_ok']:>8}/{r['interrupted']}"
         )
