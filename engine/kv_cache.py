@@ -64,7 +64,7 @@ class LayerCache:
         self.k, self.v, self.rows, self.row_slice, self.write = k, v, rows, row_slice, write
 
     def update(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
-        """k_new/v_new [B, T, KVH, hd] -> this batch's whole cache rows [B, C, KVH, hd] (unrotated)."""
+        """k_new/v_new [B, T, KVH, hd] (keys rotated) -> this batch's whole cache rows [B, C, KVH, hd]."""
         index = (self.rows[:, None], self.write)  # ([B, 1], [B, T]) -> slots of the new positions
         self.k.index_put_(index, k_new.to(self.k.dtype))
         self.v.index_put_(index, v_new.to(self.v.dtype))
