@@ -74,7 +74,8 @@ def attend(
 
     Args:
         q: [B, T, H, hd] rotated queries.
-        k, v: [B, C, KVH, hd] rotated keys and values (H is a multiple of KVH).
+        k, v: [B, KVH, C, hd] rotated keys and values, heads first (the cache's layout: both matmuls then
+            read them in place); H is a multiple of KVH.
         mask: [B, T, C] bool, True where a query may see a key.
         sinks: [H] logits of an extra "nothing" column: a row that sees no key outputs zeros.
         ring_q: the queries rotated for keys from `ring_start` on (the cache's ring of audio steps), when
@@ -84,14 +85,14 @@ def attend(
         [B, T, H * hd]
     """
     B, T, H, hd = q.shape
-    C, KVH = k.shape[1], k.shape[2]
+    KVH, C = k.shape[1], k.shape[2]
     g = H // KVH
     if ring_q is not None:  # both rotations in one matmul; each key slot then keeps its own one's score
         q = torch.cat((q, ring_q), dim=1)
     n = q.shape[1] // T
     # fold the g query heads sharing a KV head into the time axis: one bmm per KV head, no KV copies
     q = q.view(B, n * T, KVH, g, hd).permute(0, 2, 3, 1, 4).reshape(B, KVH, g * n * T, hd)
-    scores = (q @ k.permute(0, 2, 3, 1)).view(B, KVH, g, n, T, C) / math.sqrt(hd)
+    scores = (q @ k.transpose(-1, -2)).view(B, KVH, g, n, T, C) / math.sqrt(hd)
     if ring_q is not None:
         is_ring = torch.arange(C, device=k.device) >= ring_start
         scores = torch.where(is_ring, scores[:, :, :, 1], scores[:, :, :, 0])
@@ -100,7 +101,7 @@ def attend(
     scores = scores.masked_fill(~mask[:, None, None], float("-inf"))  # [B, KVH, g, T, C]
     sink = sinks.view(1, KVH, g, 1, 1).to(scores.dtype).expand(B, KVH, g, T, 1)
     probs = torch.cat((scores, sink), dim=-1).softmax(dim=-1, dtype=torch.float32)[..., :C]
-    out = probs.to(v.dtype).view(B, KVH, g * T, C) @ v.transpose(1, 2)  # [B, KVH, g*T, hd]
+    out = probs.to(v.dtype).view(B, KVH, g * T, C) @ v  # [B, KVH, g*T, hd]
     return out.view(B, KVH, g, T, hd).permute(0, 3, 1, 2, 4).reshape(B, T, H * hd)
 
 
@@ -136,7 +137,9 @@ class Attention(nn.Module):
         q, k, v = q.view(B, T, H, hd), k.view(B, T, KVH, hd), v.view(B, T, KVH, hd)
         k = apply_rope(k, *view.k_rope)
         if cache is not None:
-            k, v = cache.update(k, v)  # [B, C, KVH, hd]
+            k, v = cache.update(k, v)  # [B, KVH, C, hd]
+        else:
+            k, v = k.transpose(1, 2), v.transpose(1, 2)
         ring_q = None if view.ring_rope is None else apply_rope(q, *view.ring_rope)
         q = apply_rope(q, *view.q_rope)
         return self.out(attend(q, k, v, view.mask, self.sinks, ring_q, view.ring_start))

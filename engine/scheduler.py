@@ -12,8 +12,10 @@ pending chunk has waited `window_s`; a lone session never waits, and a session t
 others by one window at most. Measured with the untrained CPU engine (docs/performance.md): a 53 ms
 window steps 4-8 token-mode sessions on 30-40 % less CPU, but every step waits longer, so the output lags
 more, and PCM sessions, whose encode -> step -> decode runs chunk after chunk, fall behind at 3 sessions,
-which keep real time without it. Token mode held 10 sessions either way, the server using ~1.2 of the 2
-cores when it fell behind, so engine batches are not what limits it. Hence the default 0.
+which keep real time without it. Hence the default 0: under load, batches form by themselves, since the
+chunks that arrive while one step runs go together in the next. With one torch thread per operation (the
+service's default) the shipped engine kept 20 token-mode sessions in real time this way, its thread busy
+all the time (docs/performance.md, "Capacity").
 """
 
 from __future__ import annotations

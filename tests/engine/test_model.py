@@ -62,7 +62,7 @@ def test_aux_losses_at_minimum_for_uniform_routing():
 def test_sink_lets_fully_masked_row_output_zero():
     """A query that may see no key attends to the sink and outputs exactly zero; others are unaffected."""
     B, T, H, KVH, hd, C = 1, 2, 4, 2, 8, 5
-    q, k, v = torch.randn(B, T, H, hd), torch.randn(B, C, KVH, hd), torch.randn(B, C, KVH, hd)
+    q, k, v = torch.randn(B, T, H, hd), torch.randn(B, KVH, C, hd), torch.randn(B, KVH, C, hd)
     mask = torch.ones(B, T, C, dtype=torch.bool)
     mask[0, 0] = False
     out = attend(q, k, v, mask, torch.zeros(H))
@@ -73,11 +73,11 @@ def test_sink_lets_fully_masked_row_output_zero():
 def test_sink_logit_scales_attention_down():
     """A large sink logit drains attention (output shrinks); a very negative one gives plain softmax."""
     B, T, H, KVH, hd, C = 1, 1, 2, 1, 4, 3
-    q, k, v = torch.randn(B, T, H, hd), torch.randn(B, C, KVH, hd), torch.randn(B, C, KVH, hd)
+    q, k, v = torch.randn(B, T, H, hd), torch.randn(B, KVH, C, hd), torch.randn(B, KVH, C, hd)
     mask = torch.ones(B, T, C, dtype=torch.bool)
     plain = attend(q, k, v, mask, torch.full((H,), -1e9))
-    probs = (q[0, 0] @ k[0, :, 0].T / 2.0).softmax(-1)  # hd=4 -> scale 1/2
-    torch.testing.assert_close(plain[0, 0].view(H, hd), probs @ v[0, :, 0])
+    probs = (q[0, 0] @ k[0, 0].T / 2.0).softmax(-1)  # hd=4 -> scale 1/2
+    torch.testing.assert_close(plain[0, 0].view(H, hd), probs @ v[0, 0])
     drained = attend(q, k, v, mask, torch.full((H,), 30.0))
     assert drained.abs().max() < 1e-6
 
@@ -87,7 +87,7 @@ def test_second_query_rotation_equals_renumbering_the_ring_keys():
     key rotated at its StreamingLLM position: the ring right after the context, relative to the query."""
     torch.manual_seed(0)
     B, H, KVH, hd, M, R = 2, 4, 2, 16, 5, 7
-    q, k, v = torch.randn(B, 1, H, hd), torch.randn(B, M + R, KVH, hd), torch.randn(B, M + R, KVH, hd)
+    q, k, v = torch.randn(B, 1, H, hd), torch.randn(B, M + R, KVH, hd), torch.randn(B, KVH, M + R, hd)
     mask = torch.rand(B, 1, M + R) > 0.3
     sinks = torch.randn(H)
     ctx = torch.arange(M).expand(B, M)
@@ -98,9 +98,12 @@ def test_second_query_rotation_equals_renumbering_the_ring_keys():
     def rotate(x, positions):
         return apply_rope(x, *rope_angles(positions, hd, 10000.0))
 
+    def rotate_keys(positions):  # -> [B, KVH, C, hd], as attend takes them
+        return rotate(k, positions).transpose(1, 2)
+
     renumbered = torch.cat((ctx, M + steps - base), dim=1)
-    expected = attend(rotate(q, M + query_step - base), rotate(k, renumbered), v, mask, sinks)
-    stored = rotate(k, torch.cat((ctx, steps), dim=1))
+    expected = attend(rotate(q, M + query_step - base), rotate_keys(renumbered), v, mask, sinks)
+    stored = rotate_keys(torch.cat((ctx, steps), dim=1))
     got = attend(rotate(q, M + query_step - base), stored, v, mask, sinks, rotate(q, query_step), M)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(attend(rotate(q, M + query_step - base), stored, v, mask, sinks), expected)

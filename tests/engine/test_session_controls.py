@@ -132,4 +132,4 @@ def test_keyed_injection_replaces_the_earlier_text():
     assert a.cache.n_context == b.cache.n_context
     n = a.cache.n_context
     for k in engine.cache.k:
-        torch.testing.assert_close(k[a.cache.row, :n], k[b.cache.row, :n])
+        torch.testing.assert_close(k[a.cache.row, :, :n], k[b.cache.row, :, :n])
