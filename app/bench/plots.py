@@ -66,7 +66,7 @@ def latency_figure(report: dict, path: Path) -> Path:
     )
     hist.set_title(f"response latency, turn={report['settings']['turn']}")
     bottom = [0.0] * len(modes)
-    for stage in ("encode", "engine", "decode", "network"):
+    for stage in next(iter(modes.values()))["breakdown_ms"]:  # the stages, in the order latency.py sums them
         heights = [r["breakdown_ms"][stage]["p50"] or 0.0 for r in modes.values()]
         bars.bar(list(modes), heights, bottom=bottom, label=stage)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]

@@ -113,10 +113,10 @@ def test_player_simulation():
 
 
 def test_breakdown_sums_to_latency():
-    """The stage split takes the server's stages and leaves the rest to the network."""
+    """The stage split takes the server's stages and leaves what is left as the rest."""
     metrics = {
         "latency_ms": {"input_end_to_first_audio": 40.0, "request_to_first_audio": 45.0},
         "stages_ms": {"encode": {"p50": 5.0}, "engine": {"p50": 10.0}, "decode": {"p50": 4.0}},
     }
     parts = breakdown(100.0, metrics, "client", "pcm")
-    assert parts == {"encode": 5.0, "engine": 41.0, "decode": 4.0, "network": 50.0}
+    assert parts == {"encode": 5.0, "engine": 41.0, "decode": 4.0, "rest": 50.0}
