@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.controls import Control, InjectContext, Reset, Silence, StartTurn, Truncate, UserTurnEnded
 from engine.kv_cache import CacheState, KVCachePool, Segment
 from engine.model import PRESETS, OmniModel
-from engine.sampling import greedy_text, sample
+from engine.sampling import SamplingConfig, greedy_text, sample
 from engine.session import EngineSession, StepOutput
 from engine.tokenizer import PAD_ID, SPECIAL_IDS, TextTokenizer
 from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model, read_meta
@@ -33,25 +33,11 @@ FRAME_SIZE = 320  # codec samples per frame
 __all__ = ["Engine", "EngineSession", "SamplingConfig", "StepOutput", "resolve_dtype"]
 
 
-@dataclass
-class SamplingConfig:
-    """Per-session sampling; text is greedy by default (`greedy_text`: PAD against all words together),
-    audio sampled (top-k) for natural speech."""
-
-    text_temperature: float = 0.0
-    audio_temperature: float = 0.8
-    audio_top_k: int = 50
-    top_p: float = 1.0
-    seed: int | None = None
-
-
 def resolve_dtype(dtype: str) -> torch.dtype:
     """Map a dtype name to torch. "auto": bfloat16 on a CUDA device that has it, float32 on the CPU.
 
-    On the CPU bf16 weights only pay off for big batches: `hark bench engine` measured one session's step
-    slower in bf16 than in fp32 on both CPUs we ran (AMD EPYC 14.8 vs 13.0 ms, Intel Xeon with AMX 25 vs
-    16 ms) and at most ~10 % faster at 8 sessions, so a server that batches many sessions asks for
-    `--dtype bfloat16` explicitly."""
+    On the CPU bf16 weights pay off only for big batches (`hark bench engine`, docs/engine.md), so a
+    server that batches many sessions asks for `--dtype bfloat16` explicitly."""
     names = {
         "float32": torch.float32,
         "fp32": torch.float32,
@@ -140,7 +126,7 @@ class Engine:
 
     def new_session(self, context: str = "", sampling: SamplingConfig | None = None) -> EngineSession:
         """A new conversation; its context is encoded at its first step."""
-        return EngineSession(self, context, sampling or SamplingConfig())
+        return EngineSession(self.config, self.tokenizer, self.cache, context, sampling, engine=self)
 
     @torch.inference_mode()
     def step(self, sessions: list[EngineSession], user_codes: np.ndarray) -> list[StepOutput]:
@@ -151,7 +137,13 @@ class Engine:
 
     def _step(self, sessions: list[EngineSession], user: np.ndarray) -> list[StepOutput]:
         for s in sessions:
-            s.apply_controls()
+            if s.pool is not self.cache:
+                raise ValueError("a session can only be stepped by the engine that made it")
+            controls = s.take_controls()  # raises on a closed session, before it takes a row
+            if s.cache.row is None:
+                self.cache.open(s.cache)
+            for control in controls:
+                self._apply(s, control)
         inputs = [s.step_inputs(s.step) for s in sessions]
         text_in = torch.tensor([[i[0]] for i in inputs])  # [B, 1]
         user_text_in = torch.tensor([[i[1]] for i in inputs])
@@ -211,8 +203,28 @@ class Engine:
         choice = torch.stack([r.choice for r in routings], dim=1)  # [B, L, k]
         return F.one_hot(choice, self.config.num_experts).sum(dim=2).cpu().numpy()
 
-    @torch.inference_mode()
-    def prefill_context(
+    def _apply(self, session: EngineSession, control: Control) -> None:
+        """Carry out one queued control (engine/controls.py); context and truncation run small forwards."""
+        match control:
+            case Reset():
+                session.clear()
+            case Silence():
+                session.mute()
+            case UserTurnEnded():
+                session.unmute()
+            case StartTurn():
+                session.start_speaking()
+            case InjectContext(tokens=tokens, initial=initial, key=key):
+                self._prefill_context(session, list(tokens), initial, key)
+            case Truncate():
+                frame = session.truncate_frame(control)
+                replay = None if frame is None else session.cut(frame)
+                if replay is not None:
+                    self._replay(session, *replay)
+            case _:
+                raise TypeError(f"not a session control: {control!r}")
+
+    def _prefill_context(
         self, session: EngineSession, tokens: list[int], initial: bool, key: str | None = None
     ) -> None:
         """Write context tokens into the session's context slots (runs before its next step): its initial
@@ -232,8 +244,7 @@ class Engine:
         h = self.model.embed_context(torch.tensor([flat], device=self.device))
         self.model.backbone(h, views, caches)
 
-    @torch.inference_mode()
-    def replay(self, session: EngineSession, first: int, steps: int) -> None:
+    def _replay(self, session: EngineSession, first: int, steps: int) -> None:
         """Recompute the cache for steps [first, first + steps) from the (edited) history."""
         self.cache.rollback(session.cache, steps)
         h = session.history

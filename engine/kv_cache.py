@@ -83,8 +83,7 @@ class LayerCache:
         self.v[rows, :, slots] = v_new.to(self.v.dtype)
         if self.row_slice is not None:  # rows are consecutive: a view, no copy
             return self.k[self.row_slice], self.v[self.row_slice]
-        # into reused memory: fresh tensors meant megabytes of new pages per step, which made a batch of 16
-        # scattered rows take 51 ms instead of 32
+        # into reused memory: fresh tensors would mean megabytes of new pages per step (docs/engine.md)
         k, v = (t[: len(self.rows)] for t in self.scratch)
         torch.index_select(self.k, 0, self.rows, out=k)
         torch.index_select(self.v, 0, self.rows, out=v)
@@ -104,7 +103,7 @@ class KVCachePool:
         self.scratch: dict[bool, tuple[Tensor, Tensor]] = {}  # per layer kind (sliding?): see LayerCache
         self.free: list[int] = []
         # held by Engine.step for a whole batched step: handing out a row may grow (replace) the tensors,
-        # so sessions get their row inside the step (EngineSession.apply_controls), not from their caller
+        # so sessions get their row inside the step (Engine.step), not from their caller
         self.lock = threading.RLock()
         self._allocate_rows(sessions)
 

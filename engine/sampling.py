@@ -13,6 +13,18 @@ import torch
 from torch import Tensor
 
 
+@dataclass
+class SamplingConfig:
+    """Per-session sampling; text is greedy by default (`greedy_text`: PAD against all words together),
+    audio sampled (top-k) for natural speech."""
+
+    text_temperature: float = 0.0
+    audio_temperature: float = 0.8
+    audio_top_k: int = 50
+    top_p: float = 1.0
+    seed: int | None = None
+
+
 @dataclass(frozen=True)
 class StreamSampling:
     """How one stream of one session is sampled; temperature 0 means greedy (argmax)."""

@@ -9,13 +9,10 @@ Real-time clients send their chunks at unrelated phases of the step period, so s
 pending at once runs most steps alone. `window_s` > 0 gathers instead: the worker waits until every
 active session (one that stepped within the last two periods) has a chunk pending, or until the oldest
 pending chunk has waited `window_s`; a lone session never waits, and a session that goes quiet delays the
-others by one window at most. Measured with the untrained CPU engine (docs/performance.md): a 53 ms
-window steps 4-8 token-mode sessions on 30-40 % less CPU, but every step waits longer, so the output lags
-more, and PCM sessions, whose encode -> step -> decode runs chunk after chunk, fall behind at 3 sessions,
-which keep real time without it. Hence the default 0: under load, batches form by themselves, since the
-chunks that arrive while one step runs go together in the next. With one torch thread per operation (the
-service's default) the shipped engine kept 20 token-mode sessions in real time this way, its thread busy
-all the time (docs/performance.md, "Capacity").
+others by one window at most. Gathering saves CPU but makes every step wait longer, and PCM sessions,
+whose encode -> step -> decode runs chunk after chunk, fall behind sooner with it (measurements in
+docs/engine.md, "The scheduler"). Hence the default 0: under load, batches form by themselves, since the
+chunks that arrive while one step runs go together in the next.
 """
 
 from __future__ import annotations
@@ -30,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.engine import Engine, SamplingConfig
+from engine.engine import Engine
+from engine.sampling import SamplingConfig
 from engine.session import EngineSession, StepOutput
 
 log = logging.getLogger(__name__)
@@ -178,7 +176,7 @@ class Scheduler:
         self.batch_sizes.append(len(batch))
         try:
             outputs = self.engine.step([r.handle.session for r in batch], np.stack([r.codes for r in batch]))
-        except Exception as e:  # noqa: BLE001 - reported to every waiting caller, the worker keeps serving
+        except Exception as e:  # reported to every waiting caller; the worker keeps serving
             log.exception("engine step failed")
             for r in batch:
                 _deliver(r, exception=e)

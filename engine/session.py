@@ -1,8 +1,10 @@
 """One conversation's streaming state: its cache row, recent token history, turn state and controls.
 
 Control calls (silence, user_turn_ended, start_turn, truncate, truncate_at, inject_text, reset) may come
-from any thread and never block; they are queued and take effect at the start of the session's next step,
-inside whichever thread runs `Engine.step`. The session's cache row is taken there too, at its first step.
+from any thread and never block; they queue a typed control (engine/controls.py), and `Engine.step`
+applies the queue at the start of the session's next step, inside whichever thread runs it. The session's
+cache row is taken there too, at its first step. The session knows nothing of the engine: it is handed the
+model config, the tokenizer and the cache pool its row comes from.
 
 Control semantics:
 - `silence()`: ends the current turn (`speaking` is False from the next step) and from then on forces the
@@ -31,20 +33,18 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.kv_cache import CacheState
-from engine.sampling import StreamSampling, make_generator
-from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, TOOL_ID
-
-if TYPE_CHECKING:
-    from engine.engine import Engine, SamplingConfig
+from engine.controls import Control, InjectContext, Reset, Silence, StartTurn, Truncate, UserTurnEnded
+from engine.kv_cache import CacheState, KVCachePool
+from engine.model import ModelConfig
+from engine.sampling import SamplingConfig, StreamSampling, make_generator
+from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, TOOL_ID, TextTokenizer
 
 log = logging.getLogger(__name__)
 
-RESUME_QUIET_STEPS = 4  # steps (213 ms) without a transcribed user token that end the user's turn
+RESUME_QUIET_STEPS = 4  # steps without a transcribed user token that end the user's turn
 
 
 @dataclass
@@ -74,11 +74,32 @@ class History:
 
 
 class EngineSession:
-    """Explicit per-session state; create with `Engine.new_session`, step with `Engine.step`."""
+    """Explicit per-session state; create with `Engine.new_session`, step with `Engine.step`.
 
-    def __init__(self, engine: Engine, context: str, sampling: SamplingConfig):
-        cfg = engine.config
-        self.engine, self.context, self.sampling = engine, context, sampling
+    Args:
+        config: the model's configuration (stream layout, delays, silence codes, rollback).
+        tokenizer: the model's text tokenizer (encodes context, decodes the monologue and transcript).
+        pool: the cache pool the session's row comes from; `close()` gives the row back to it.
+        context: the session's text context, encoded at its first step and again after `reset()`.
+        sampling: how its streams are sampled.
+        engine: the engine that made it, kept for callers that need its other parts; the session itself
+            never calls it.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        tokenizer: TextTokenizer,
+        pool: KVCachePool,
+        context: str = "",
+        sampling: SamplingConfig | None = None,
+        engine: object | None = None,
+    ):
+        cfg = self.config = config
+        self.tokenizer, self.pool, self.engine = tokenizer, pool, engine
+        self.context = context
+        self.sampling = sampling = sampling or SamplingConfig()
+        self.frames_per_step = cfg.frames_per_step
         self.cache = CacheState()  # its pool row is taken at the first step, in the stepping thread
         self.text_sampling = StreamSampling(sampling.text_temperature, 0, sampling.top_p)
         self.audio_sampling = StreamSampling(sampling.audio_temperature, sampling.audio_top_k, sampling.top_p)
@@ -88,60 +109,71 @@ class EngineSession:
             cfg.rollback + max(cfg.audio_delays) + 2, cfg.num_codebooks, cfg.frames_per_step
         )
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, object]] = []
-        self._closed = False
-        self._clear()
-        self._queue("context", (engine.tokenizer.encode_context(context), True, None))
+        self._pending: list[Control] = []
+        self.closed = False
+        self.clear()
+        self._queue(self._initial_context())
 
     # ----- controls (any thread) -----
     def silence(self) -> None:
         """Barge-in: end the current turn and emit silence/PAD from the next step until the user's next turn
         ends."""
-        self._queue("silence", None)
+        self._queue(Silence())
 
     def user_turn_ended(self) -> None:
         """The user's turn has ended (and the engine has heard it): lift a mute, leaving the model free."""
-        self._queue("user_turn_ended", None)
+        self._queue(UserTurnEnded())
 
     def start_turn(self) -> None:
         """Speak now: lift a mute and make the next monologue token a word (unless a turn is in progress)."""
-        self._queue("start_turn", None)
+        self._queue(StartTurn())
 
     def truncate(self, played_frames: int) -> None:
         """Cut the assistant's current/last turn to the `played_frames` codec frames the user heard."""
         if played_frames < 0:
             raise ValueError(f"played_frames must be >= 0, got {played_frames}")
-        self._queue("truncate", (None, played_frames))
+        self._queue(Truncate(None, played_frames))
 
     def truncate_at(self, chunk: int, frame: int = 0) -> None:
         """Cut the assistant's audio `frame` codec frames after the start of chunk `chunk` (a
         `StepOutput.chunk`): what follows was not heard and is erased from the context."""
         if frame < 0:
             raise ValueError(f"frame must be >= 0, got {frame}")
-        self._queue("truncate", (chunk, frame))
+        self._queue(Truncate(chunk, frame))
 
     def inject_text(self, text: str, key: str | None = None) -> None:
         """Add text context (omni input) before the next step; it replaces the text last injected under
         the same `key` (None: always added)."""
-        self._queue("context", (self.engine.tokenizer.encode_context(text), False, key))
+        self._queue(InjectContext(tuple(self.tokenizer.encode_context(text)), key=key))
 
     def reset(self) -> None:
         """Start over: empty conversation, original context, same sampling seed."""
-        with self._lock:
-            self._pending = [("reset", None)]
-        self._queue("context", (self.engine.tokenizer.encode_context(self.context), True, None))
+        with self._lock:  # what was queued before a reset would act on the conversation it drops
+            self._pending = [Reset(), self._initial_context()]
 
     def close(self) -> None:
-        """Give the cache back to the engine; the session cannot step afterwards."""
-        if not self._closed:
-            self._closed = True
-            self.engine.cache.close(self.cache)
+        """Give the cache back to the pool; the session cannot step afterwards."""
+        if not self.closed:
+            self.closed = True
+            self.pool.close(self.cache)
 
-    def _queue(self, kind: str, arg: object) -> None:
+    def _initial_context(self) -> InjectContext:
+        return InjectContext(tuple(self.tokenizer.encode_context(self.context)), initial=True)
+
+    def _queue(self, control: Control) -> None:
         with self._lock:
-            self._pending.append((kind, arg))
+            self._pending.append(control)
 
-    def _clear(self) -> None:
+    # ----- used by Engine.step (the stepping thread) -----
+    def take_controls(self) -> list[Control]:
+        """The controls queued since the last step, oldest first (the queue is left empty)."""
+        if self.closed:
+            raise RuntimeError("session is closed")
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def clear(self) -> None:
         """Conversation state back to the start (cache counters included)."""
         self.cache.reset()
         self.step = 0
@@ -155,33 +187,23 @@ class EngineSession:
         self._tool: list[int] | None = None
         self.stats = {"steps": 0, "expert_usage": None, "context_slots": 0, "cached_steps": 0, "muted": False}
 
-    # ----- used by Engine.step (worker thread) -----
-    def apply_controls(self) -> None:
-        """Run the queued controls in order (may run small forwards: context prefill, replay)."""
-        if self._closed:
-            raise RuntimeError("session is closed")
-        if self.cache.row is None:
-            self.engine.cache.open(self.cache)
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for kind, arg in pending:
-            if kind == "reset":
-                self._clear()
-            elif kind == "silence":
-                self.muted, self.heard_user, self.quiet_steps = True, False, 0
-                self.in_turn, self.starting, self._tool = False, False, None
-            elif kind == "user_turn_ended":
-                self.muted = False
-            elif kind == "start_turn":
-                self.muted, self.starting = False, not self.in_turn
-            elif kind == "context":
-                tokens, initial, key = arg
-                self.engine.prefill_context(self, tokens, initial, key)
-            elif kind == "truncate":
-                chunk, frame = arg
-                start = self.turn_start_chunk if chunk is None else chunk
-                if start is not None:
-                    self._truncate(start * self.engine.frames_per_step + frame)
+    def mute(self) -> None:
+        """`Silence`: end the turn (and any tool line) and mute until the user's next turn has ended."""
+        self.muted, self.heard_user, self.quiet_steps = True, False, 0
+        self.in_turn, self.starting, self._tool = False, False, None
+
+    def unmute(self) -> None:
+        """`UserTurnEnded`: lift a mute; the model decides when to answer."""
+        self.muted = False
+
+    def start_speaking(self) -> None:
+        """`StartTurn`: lift a mute; unless a turn is in progress the next monologue token must be a word."""
+        self.muted, self.starting = False, not self.in_turn
+
+    def truncate_frame(self, control: Truncate) -> int | None:
+        """The absolute codec frame a `Truncate` cuts at (None: no turn to count from yet)."""
+        start = self.turn_start_chunk if control.chunk is None else control.chunk
+        return None if start is None else start * self.frames_per_step + control.frame
 
     def step_inputs(self, t: int) -> tuple[int, int, np.ndarray]:
         """Inputs of step t from history: (previous text, previous transcript, delayed asst codes [K, G])."""
@@ -192,7 +214,7 @@ class EngineSession:
             text_in, user_text_in = h.text[(t - 1) % h.size], h.user_text[(t - 1) % h.size]
         chunks = t - 1 - self.delays  # [K] chunk whose codebook k is read
         asst = h.asst[chunks % h.size, np.arange(K)]  # [K, G]
-        asst[chunks < 0] = self.engine.config.start_code
+        asst[chunks < 0] = self.config.start_code
         return int(text_in), int(user_text_in), asst
 
     def finish_step(self, user, text: int, user_text: int, audio: np.ndarray, usage) -> StepOutput:
@@ -216,7 +238,7 @@ class EngineSession:
             t,
             text,
             piece,
-            self.engine.tokenizer.piece(user_text),
+            self.tokenizer.piece(user_text),
             chunk,
             t - int(self.delays.max()),
             speaking,
@@ -228,7 +250,7 @@ class EngineSession:
         """The chunk whose codebooks are all known after step t: t - max delay (silence before that)."""
         c = t - int(self.delays.max())
         if c < 0:
-            return np.repeat(self.silence_codes[:, None], self.engine.frames_per_step, axis=1)
+            return np.repeat(self.silence_codes[:, None], self.frames_per_step, axis=1)
         return self.history.asst[c % self.history.size].copy()
 
     def _silence_chunks(self, first: int, end: int, from_frame: int = 0) -> None:
@@ -263,11 +285,11 @@ class EngineSession:
                 return "", False, None
             if not self.in_turn:  # a word's audio starts one step after its first text token
                 self.in_turn, self.starting, self.turn_start_chunk = True, False, t + 1
-        return self.engine.tokenizer.piece(text), False, None
+        return self.tokenizer.piece(text), False, None
 
     def _parse_tool(self, tokens: list[int]) -> dict:
         """`name {json arguments}` -> {"name", "arguments"}; unparsable arguments are kept as "raw"."""
-        line = self.engine.tokenizer.decode(tokens).strip()
+        line = self.tokenizer.decode(tokens).strip()
         name, _, args = line.partition(" ")
         try:
             arguments = json.loads(args) if args.strip() else {}
@@ -282,16 +304,17 @@ class EngineSession:
         if usage is not None:
             s["expert_usage"] = usage if s["expert_usage"] is None else s["expert_usage"] + usage
         s["context_slots"] = self.cache.n_context
-        s["cached_steps"] = min(self.cache.ring_len, self.engine.config.context_window)
+        s["cached_steps"] = min(self.cache.ring_len, self.config.context_window)
         s["muted"] = self.muted
 
-    def _truncate(self, frame: int) -> None:
-        """Silence the assistant's audio from absolute codec frame `frame` on, rewrite the history after the
-        cut and recompute the steps whose inputs changed."""
-        G, cfg = self.engine.frames_per_step, self.engine.config
+    def cut(self, frame: int) -> tuple[int, int] | None:
+        """Silence the assistant's audio from absolute codec frame `frame` on and rewrite the history after
+        the cut; returns the steps whose inputs changed, (first, count), for the caller to recompute in the
+        cache (None: none did)."""
+        G, cfg = self.frames_per_step, self.config
         cut_chunk, cut_frame = divmod(max(0, frame), G)
         if cut_chunk >= self.step:
-            return  # nothing unheard has been generated yet
+            return None  # nothing unheard has been generated yet
         if cut_chunk + 1 < self.step - cfg.rollback:
             log.warning(
                 "truncate reaches back %d steps; only the last %d are rewritten",
@@ -305,5 +328,4 @@ class EngineSession:
             h.text[s % h.size] = PAD_ID
         self.in_turn, self._tool, self._cut_before = False, None, self.step
         first = cut_chunk + 1  # first step whose inputs changed (it reads chunk cut_chunk and its text)
-        if first < self.step:
-            self.engine.replay(self, first, self.step - first)
+        return (first, self.step - first) if first < self.step else None

@@ -1,5 +1,8 @@
 """Engine sessions: streaming equals the full forward, batching is invisible, control hooks behave."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import shaped_engines
@@ -201,3 +204,17 @@ def test_checkpoint_round_trip_and_missing_path(engine, tmp_path):
     with pytest.raises(FileNotFoundError, match="hark train engine") as err:
         Engine.load(tmp_path / "nothing")
     assert str(tmp_path / "nothing") in str(err.value)
+
+
+def test_session_module_does_not_import_the_engine():
+    """engine.session stands below engine.engine: importing it loads neither engine.engine nor a cycle."""
+    code = "import sys, engine.session; print('engine.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_session_is_stepped_only_by_its_own_engine(engine):
+    """A session's cache row lives in its engine's pool, so another engine refuses to step it."""
+    other = Engine.random("tiny", seed=1)
+    with pytest.raises(ValueError, match="engine that made it"):
+        other.step([engine.new_session()], user_codes(1)[0])
