@@ -3,8 +3,13 @@
 A hark checkpoint is two files side by side:
 
 * `codec.safetensors`: the `encodec` model's state dict (optionally stored as float16),
-* `codec.json`: `{"format", "config", "training_data", "metrics", "dtype", "sha256"}` where `config` is
-  `CodecConfig`'s JSON (field names as keys) and `sha256` is the digest of the safetensors file.
+* `codec.json`: `{"format", "config", "training_data", "metrics", "dtype", "sha256", "codec_id"}` where
+  `config` is `CodecConfig`'s JSON (field names as keys), `sha256` the digest of the safetensors file and
+  `codec_id` the `codes_id` of the weights as stored (audio/provenance.py; checkpoints written before it
+  have none).
+
+`codes_id` is taken here, from a state dict, so that the codec loaded from a file and the JSON written
+beside it agree (a float16 copy makes slightly different codes, so it has an id of its own).
 
 Official weights (`encodec_24khz-d7cc33bc.th`, a torch state dict) are used only when already on disk, in
 the torch hub cache or at a given path. Nothing is ever downloaded.
@@ -16,6 +21,8 @@ import hashlib
 import json
 import logging
 import re
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ from audio.codec_config import (
     official_24khz_config,
 )
 from audio.encodec_compat import encodec
+from audio.provenance import Provenance, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "codec"
 OFFICIAL_NAME = "encodec_24khz-d7cc33bc.th"
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 TRAIN_HINT = "train one with `hark train codec`, or pass --codec PATH"
+CODES_ID_CHARS = 16  # hex digits of the codes digest that name a codec's codes
 
 
 def official_weights_path() -> Path:
@@ -51,18 +60,21 @@ def default_checkpoint_path() -> Path:
     return DEFAULT_DIR / CHECKPOINT_NAME
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+def codes_id(state: Mapping[str, torch.Tensor]) -> str:
+    """Name of the codes a codec's weights make: a sha256 prefix of what decides them, the encoder's
+    weights and the codebooks. The decoder is left out, so it can keep training (`hark train codec
+    --freeze-encoder`) without invalidating encoded data."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    for name, tensor in sorted(state.items()):
+        if name.startswith("encoder.") or name.endswith("._codebook.embed"):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:CODES_ID_CHARS]
 
 
 def save_checkpoint(
-    path: str | Path,
     model: encodec.EncodecModel,
+    path: str | Path,
     config: CodecConfig,
     training_data: str | dict[str, Any],
     metrics: dict[str, Any] | None = None,
@@ -71,13 +83,18 @@ def save_checkpoint(
     """Write `path` (.safetensors) and its JSON sidecar; returns the JSON written.
 
     Args:
-        path: the safetensors file to write; the JSON goes next to it with the suffix `.json`.
         model: the codec model (its whole state dict is saved, so training can resume from it).
+        path: the safetensors file to write; the JSON goes next to it with the suffix `.json`.
         config: the configuration the model was built with.
         training_data: what the codec was trained on (voices, hours, augmentation), for people.
         metrics: measured quality (e.g. WER, mel distance, SI-SNR); `write_metrics` can add more later.
         dtype: "float32", or "float16" to halve the file (floating tensors only; loading casts back).
     """
+    if isinstance(model, str | Path) and isinstance(path, torch.nn.Module):
+        # the order engine/weights.py's save_checkpoint has too; callers still on (path, model) keep
+        # working until they are updated
+        warnings.warn("save_checkpoint takes (model, path, ...) now", DeprecationWarning, stacklevel=2)
+        model, path = path, model
     path = Path(path)
     if dtype not in DTYPES:
         raise ValueError(f"checkpoint dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -94,6 +111,7 @@ def save_checkpoint(
         "metrics": metrics or {},
         "dtype": dtype,
         "sha256": file_sha256(path),
+        **Provenance(codec_id=codes_id(tensors)).to_json(),
     }
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
@@ -126,7 +144,8 @@ def load_checkpoint(path: str | Path) -> tuple[encodec.EncodecModel, CodecConfig
     """Load a hark checkpoint written by `save_checkpoint`; returns (model in eval mode, config, JSON).
 
     Raises:
-        FileNotFoundError: a file is missing. ValueError: the digest or the config does not match.
+        FileNotFoundError: a file is missing. ValueError: the digest, the config or the recorded
+            `codec_id` does not match the weights.
     """
     path = Path(path)
     if not path.exists():
@@ -140,6 +159,9 @@ def load_checkpoint(path: str | Path) -> tuple[encodec.EncodecModel, CodecConfig
     config = config_from_json(meta["config"])
     model = build_model(config)
     state = {name: t.float() if t.is_floating_point() else t for name, t in load_file(str(path)).items()}
+    recorded = Provenance.from_json(meta, str(path.with_suffix(".json"))).codec_id
+    if recorded is not None and recorded != codes_id(state):
+        raise ValueError(f"{path}: its weights make codes {codes_id(state)}, its JSON says {recorded}")
     _load_state(model, state, path)
     return model.eval(), config, meta
 

@@ -263,8 +263,8 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
                 state_path,
             )
             save_checkpoint(
-                out / "codec.safetensors",
                 model.cpu(),
+                out / "codec.safetensors",
                 config,
                 _data_description(cfg, step, init_meta),
                 {"step": step, "heldout_3kbps": metrics},

@@ -44,10 +44,11 @@ def test_save_load_round_trip(tmp_path, audio):
     """A saved codec loads back (by file, folder or JSON path) and encodes and decodes identically."""
     codec = build_codec(SMALL)
     path = tmp_path / "ckpt" / "codec.safetensors"
-    meta = save_checkpoint(path, codec.model, SMALL, {"voices": ["flite:rms"]}, {"wer": 0.25})
+    meta = save_checkpoint(codec.model, path, SMALL, {"voices": ["flite:rms"]}, {"wer": 0.25})
     saved = json.loads(path.with_suffix(".json").read_text())
     assert saved == meta and saved["training_data"] == {"voices": ["flite:rms"]}
     assert config_from_json(saved["config"]) == SMALL and len(saved["sha256"]) == 64
+    assert saved["codec_id"] == codec.codes_id  # the provenance: whose codes the file makes
     for where in (path, path.parent, path.with_suffix(".json")):
         loaded = load_codec(where)
         assert loaded.checkpoint_sha256 == saved["sha256"]
@@ -58,8 +59,8 @@ def test_save_load_round_trip(tmp_path, audio):
 def test_float16_checkpoint_is_half_size_and_loads(tmp_path, audio):
     """dtype="float16" halves the file and still gives a working float32 codec."""
     codec = build_codec(SMALL)
-    save_checkpoint(tmp_path / "a.safetensors", codec.model, SMALL, "noise")
-    save_checkpoint(tmp_path / "b.safetensors", codec.model, SMALL, "noise", dtype="float16")
+    save_checkpoint(codec.model, tmp_path / "a.safetensors", SMALL, "noise")
+    save_checkpoint(codec.model, tmp_path / "b.safetensors", SMALL, "noise", dtype="float16")
     ratio = (tmp_path / "b.safetensors").stat().st_size / (tmp_path / "a.safetensors").stat().st_size
     assert 0.45 < ratio < 0.6
     half = load_codec(tmp_path / "b.safetensors")
@@ -70,7 +71,7 @@ def test_float16_checkpoint_is_half_size_and_loads(tmp_path, audio):
 def test_metrics_merge_into_json(tmp_path):
     """write_metrics adds measured numbers to the checkpoint JSON without dropping earlier ones."""
     path = tmp_path / "codec.safetensors"
-    save_checkpoint(path, build_codec(SMALL).model, SMALL, "noise", {"wer": 0.3})
+    save_checkpoint(build_codec(SMALL).model, path, SMALL, "noise", {"wer": 0.3})
     write_metrics(path, {"si_snr_db": 4.5})
     assert json.loads(path.with_suffix(".json").read_text())["metrics"] == {"wer": 0.3, "si_snr_db": 4.5}
 
@@ -78,7 +79,7 @@ def test_metrics_merge_into_json(tmp_path):
 def test_corrupt_or_incomplete_checkpoints_are_rejected(tmp_path):
     """A changed weights file fails its checksum; a missing JSON or weights file is named in the error."""
     path = tmp_path / "codec.safetensors"
-    save_checkpoint(path, build_codec(SMALL).model, SMALL, "noise")
+    save_checkpoint(build_codec(SMALL).model, path, SMALL, "noise")
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -103,7 +104,7 @@ def test_no_checkpoint_anywhere_says_what_to_run(no_default_checkpoints):
 def test_default_falls_back_to_assets(no_default_checkpoints, audio):
     """Without official weights, load_codec() loads hark's checkpoint from assets/codec/."""
     codec = build_codec(SMALL)
-    save_checkpoint(codec_checkpoint.default_checkpoint_path(), codec.model, SMALL, "noise")
+    save_checkpoint(codec.model, codec_checkpoint.default_checkpoint_path(), SMALL, "noise")
     np.testing.assert_array_equal(load_codec().encode(audio), codec.encode(audio))
 
 
@@ -137,3 +138,40 @@ def test_config_json_round_trip_and_unknown_keys():
         config_from_json({"n_filterz": 3})
     with pytest.raises(ValueError, match="pad_mode"):
         CodecConfig(pad_mode="circular")
+
+
+def test_float16_copy_records_the_codes_of_the_weights_it_stores(tmp_path):
+    """A float16 copy's JSON names the codes of its rounded weights, which the loaded codec makes."""
+    codec = build_codec(SMALL)
+    path = tmp_path / "half.safetensors"
+    meta = save_checkpoint(codec.model, path, SMALL, "noise", dtype="float16")
+    assert meta["codec_id"] == load_codec(path).codes_id
+
+
+def test_a_json_naming_other_codes_is_refused(tmp_path):
+    """Weights whose codes differ from the JSON's codec_id are stale: loading says so."""
+    path = tmp_path / "codec.safetensors"
+    save_checkpoint(build_codec(SMALL).model, path, SMALL, "noise")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**meta, "codec_id": "0" * 16}))
+    with pytest.raises(ValueError, match="its JSON says 0000000000000000"):
+        load_codec(path)
+
+
+def test_old_argument_order_still_saves(tmp_path):
+    """save_checkpoint(path, model, ...) (callers not yet on the (model, path) order) warns and saves."""
+    path = tmp_path / "codec.safetensors"
+    with pytest.warns(DeprecationWarning, match="model, path"):
+        save_checkpoint(path, build_codec(SMALL).model, SMALL, "noise")
+    assert load_codec(path).config == SMALL
+
+
+def test_shipped_checkpoint_loads_with_the_codes_the_engine_was_trained_on():
+    """assets/codec (written before codec_id was recorded) loads unchanged and makes the engine's codes."""
+    shipped = json.loads((codec_checkpoint.DEFAULT_DIR / "codec.json").read_text())
+    engine_meta = json.loads(
+        (Path(codec_checkpoint.DEFAULT_DIR).parent / "engine" / "checkpoint.json").read_text()
+    )
+    assert "codec_id" not in shipped
+    codec = load_codec(codec_checkpoint.default_checkpoint_path())
+    assert codec.codes_id == engine_meta["codec_id"]

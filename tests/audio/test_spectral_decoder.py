@@ -61,7 +61,7 @@ def test_decoder_is_causal(codec, codes):
 def test_checkpoint_round_trip(tmp_path, codec, codes):
     """The decoder kind and its weights survive save and load."""
     path = tmp_path / "codec.safetensors"
-    save_checkpoint(path, codec.model, CONFIG, "random weights (test)")
+    save_checkpoint(codec.model, path, CONFIG, "random weights (test)")
     loaded = load_codec(path)
     assert loaded.config.decoder == "spectral" and loaded.codes_id == codec.codes_id
     np.testing.assert_array_equal(loaded.decode(codes), codec.decode(codes))

@@ -1,24 +1,25 @@
-"""The speech codec: 24 kHz audio <-> discrete tokens (K codebooks x 75 frames per second), streaming.
+"""hark's speech codec, built on EnCodec: audio <-> K codebooks of codes per frame, streaming.
 
-`Codec` wraps an `encodec.EncodecModel` (SEANet encoder/decoder + residual vector quantizer). Its
-one-shot `encode`/`decode` and its streaming `stream_encoder()`/`stream_decoder()` run the same
-streaming layers (audio/codec_streaming.py), so a stream fed any whole number of frames per call gives
-bit-identical codes (and audio) to a one-shot encode (decode). Both agree with the `encodec` model's own
-offline forward, computed with zero left padding, to float rounding (see audio/codec_streaming.py for
-where a stream starts and why).
+`Codec` implements `SpeechCodec` (audio/codec/protocol.py) by wrapping an `encodec.EncodecModel` (SEANet
+encoder/decoder + residual vector quantizer). Its one-shot `encode`/`decode` and its streaming
+`stream_encoder()`/`stream_decoder()` run the same streaming layers (audio/codec_streaming.py), so a
+stream fed any whole number of frames per call gives bit-identical codes (and audio) to a one-shot encode
+(decode). Both agree with the `encodec` model's own offline forward, computed with zero left padding, to
+float rounding (see audio/codec_streaming.py for where a stream starts and why).
 
 `load_codec()` finds trained weights (official `encodec_24khz` weights in the torch hub cache, else
-hark's own checkpoint in assets/codec/); `build_codec()` makes a random codec for tests.
+hark's own checkpoint in assets/codec/, both read by audio/codec_checkpoint.py); `build_codec()` makes a
+random codec for tests.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from audio import codec_checkpoint
 from audio.codec_config import CodecConfig, build_model, num_codebooks
 from audio.codec_streaming import StreamingLayer, compile_streaming, linear
 from audio.encodec_compat import encodec
@@ -37,8 +38,8 @@ class Codec:
         device: torch device the streaming layers run on.
         checkpoint_sha256: identifies the weights file (None for a codec built in memory).
 
-    `codes_id` identifies what decides the codes (`codes_digest`): data encoded with one codec is valid for
-    every codec with the same `codes_id`, whatever their decoders.
+    `codes_id` identifies what decides the codes (`codec_checkpoint.codes_id`): data encoded with one
+    codec is valid for every codec with the same `codes_id`, whatever their decoders.
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class Codec:
         self.cardinality = config.bins
         self.device = torch.device(device)
         self.checkpoint_sha256 = checkpoint_sha256
-        self.codes_id = codes_digest(model)[:16]
+        self.codes_id = codec_checkpoint.codes_id(model.state_dict())
         model.to(self.device)
         self._encoder = compile_streaming(model.encoder)
         self._decoder = compile_streaming(model.decoder)
@@ -199,17 +200,6 @@ def init_random_codebooks(model: encodec.EncodecModel, config: CodecConfig, seed
             residual = residual - embed[layer.encode(residual.t()[None])[0]]
 
 
-def codes_digest(model: encodec.EncodecModel) -> str:
-    """sha256 of what decides the codes: the encoder's weights and the codebooks. The decoder is left out,
-    so it can keep training (`hark train codec --freeze-encoder`) without invalidating encoded data."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if name.startswith("encoder.") or name.endswith("._codebook.embed"):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def build_codec(config: CodecConfig, kbps: float | None = None, seed: int = 0) -> Codec:
     """A randomly initialised codec (random weights and codebooks, seeded) for tests before training."""
     torch.manual_seed(seed)
@@ -233,7 +223,5 @@ def load_codec(path: str | Path | None = None, kbps: float = 3.0, device: str = 
         FileNotFoundError: no checkpoint at `path` (or, for None, at either default place); the message
             names the paths and how to make one (`hark train codec`).
     """
-    from audio import codec_checkpoint  # imported here: it imports this module for Codec
-
     model, config, sha = codec_checkpoint.load_model(path)
     return Codec(model, config, kbps, device, checkpoint_sha256=sha)
