@@ -22,8 +22,8 @@ from engine.kv_cache import CacheState, KVCachePool, Segment
 from engine.model import PRESETS, OmniModel
 from engine.sampling import SamplingConfig, greedy_text, sample
 from engine.session import EngineSession, StepOutput
-from engine.tokenizer import PAD_ID, SPECIAL_IDS, TextTokenizer
-from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, load_model, read_meta
+from engine.tokenizer import DEFAULT_PATH, PAD_ID, SPECIAL_IDS, TextTokenizer
+from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, check_tokenizer, load_model, read_provenance
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,12 @@ class Engine:
             torch.set_num_threads(threads)
         folder = Path(path) if path is not None else DEFAULT_DIR
         model = load_model(folder, resolve_dtype(dtype))
-        tok_file = folder / TOKENIZER_FILE
-        tokenizer = TextTokenizer.load(tok_file if tok_file.is_file() else None)
-        meta = read_meta(folder)
+        tok_file = folder / TOKENIZER_FILE if (folder / TOKENIZER_FILE).is_file() else DEFAULT_PATH
+        check_tokenizer(folder, tok_file)
+        tokenizer = TextTokenizer.load(tok_file)
+        provenance = read_provenance(folder)
         # checkpoints from before the field was written were all trained on the digits wording
-        return cls(model, tokenizer, meta.get("codec_id"), meta.get("clock_context", "digits"))
+        return cls(model, tokenizer, provenance.codec_id, provenance.clock_context or "digits")
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, dtype: str = "float32") -> Engine:

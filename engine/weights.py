@@ -1,5 +1,6 @@
 """Engine checkpoints on disk: a folder with config.json (ModelConfig fields), model.safetensors,
-tokenizer.model and checkpoint.json (checksum, parameter counts, metrics).
+tokenizer.model and checkpoint.json (checksum, parameter counts, metrics and the `Provenance` keys:
+the codec whose codes the model learned, the clock wording and the tokenizer's hash).
 
 Weights are stored in bf16 by default (half the size; the CPU runs bf16 natively) and cast on load.
 """
@@ -7,7 +8,6 @@ Weights are stored in bf16 by default (half the size; the CPU runs bf16 natively
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from audio.provenance import Provenance, file_sha256
 from engine.model import ModelConfig, OmniModel
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "assets" / "engine"
@@ -50,9 +51,16 @@ def save_checkpoint(
 ) -> Path:
     """Write `model` as an engine checkpoint folder; returns the folder.
 
-    `codec_id` names the codec whose codes the model was trained on (dataset.json's `codec_id`): the
-    model only understands that codec's tokens, so loaders check it against the codec they run.
-    `clock_context` is how its training data worded the clock (dataset.json's; see `Clock.context`).
+    Args:
+        model: the model; its config goes to config.json.
+        path: the folder (made if missing).
+        tokenizer_file: the SentencePiece model to copy in beside it (None: none is copied); its hash is
+            recorded, as is that of a tokenizer already in the folder.
+        dtype: the weights' dtype on disk.
+        metrics: measured numbers for checkpoint.json.
+        codec_id: the codec whose codes the model was trained on (dataset.json's `codec_id`): the model
+            only understands that codec's tokens, so loaders check it against the codec they run.
+        clock_context: how its training data worded the clock (dataset.json's; see `Clock.context`).
     """
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,12 +70,19 @@ def save_checkpoint(
     if tokenizer_file is not None and Path(tokenizer_file).resolve() != (out / TOKENIZER_FILE).resolve():
         shutil.copyfile(tokenizer_file, out / TOKENIZER_FILE)
     total, active = model.num_parameters()
-    digest = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
-    meta = {"sha256": digest, "total_params": total, "active_params": active, "metrics": metrics or {}}
-    if codec_id:
-        meta["codec_id"] = codec_id
-    if clock_context:
-        meta["clock_context"] = clock_context
+    tokenizer = out / TOKENIZER_FILE
+    provenance = Provenance(
+        codec_id=codec_id or None,
+        clock_context=clock_context or None,
+        tokenizer_sha256=file_sha256(tokenizer) if tokenizer.is_file() else None,
+    )
+    meta = {
+        "sha256": file_sha256(out / WEIGHTS_FILE),
+        "total_params": total,
+        "active_params": active,
+        "metrics": metrics or {},
+        **provenance.to_json(),
+    }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
 
@@ -76,6 +91,21 @@ def read_meta(path: str | Path) -> dict:
     """The checkpoint's checkpoint.json ({} when the folder has none)."""
     file = Path(path) / META_FILE
     return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def read_provenance(path: str | Path) -> Provenance:
+    """The provenance keys of the checkpoint's checkpoint.json (all None when it has none)."""
+    return Provenance.from_json(read_meta(path), str(Path(path) / META_FILE))
+
+
+def check_tokenizer(path: str | Path, tokenizer_file: Path) -> None:
+    """Raise ValueError if checkpoint.json records a tokenizer hash that `tokenizer_file` does not have:
+    the text ids would mean other words than the model learned. Older checkpoints record none."""
+    recorded = read_provenance(path).tokenizer_sha256
+    if recorded is not None and file_sha256(tokenizer_file) != recorded:
+        raise ValueError(
+            f"{tokenizer_file} is not the tokenizer {Path(path)} was trained with (sha256 {recorded[:12]}…)"
+        )
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:

@@ -8,11 +8,12 @@ import pytest
 import shaped_engines
 import torch
 
+from audio.provenance import file_sha256
 from engine.engine import Engine, SamplingConfig
 from engine.model import stream_inputs
 from engine.session import RESUME_QUIET_STEPS
-from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, TOOL_ID
-from engine.weights import save_checkpoint
+from engine.tokenizer import BOS_ID, DEFAULT_PATH, EOS_ID, PAD_ID, TOOL_ID
+from engine.weights import DEFAULT_DIR, read_provenance, save_checkpoint
 
 GREEDY = SamplingConfig(audio_temperature=0.0)
 CONTEXT = "current time: Monday 23 November 2026, 14:05\nyou are hark"
@@ -218,3 +219,30 @@ def test_a_session_is_stepped_only_by_its_own_engine(engine):
     other = Engine.random("tiny", seed=1)
     with pytest.raises(ValueError, match="engine that made it"):
         other.step([engine.new_session()], user_codes(1)[0])
+
+
+def test_checkpoint_records_its_provenance(engine, tmp_path):
+    """codec id, clock wording and the tokenizer's hash go into checkpoint.json and come back on load."""
+    folder = save_checkpoint(
+        engine.model, tmp_path / "ckpt", DEFAULT_PATH, codec_id="abc", clock_context="spoken"
+    )
+    provenance = read_provenance(folder)
+    assert provenance.codec_id == "abc" and provenance.clock_context == "spoken"
+    assert provenance.tokenizer_sha256 == file_sha256(DEFAULT_PATH)
+    loaded = Engine.load(folder, dtype="float32")
+    assert (loaded.codec_id, loaded.clock_context) == ("abc", "spoken")
+
+
+def test_a_tokenizer_other_than_the_recorded_one_is_refused(engine, tmp_path):
+    """Text ids only mean the model's words with its own tokenizer: another file in the folder fails."""
+    folder = save_checkpoint(engine.model, tmp_path / "ckpt", DEFAULT_PATH)
+    (folder / "tokenizer.model").write_bytes(DEFAULT_PATH.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="not the tokenizer"):
+        Engine.load(folder, dtype="float32")
+
+
+def test_shipped_checkpoint_provenance_reads_unchanged():
+    """assets/engine/checkpoint.json (no tokenizer hash yet) gives its codec id and spoken clock."""
+    provenance = read_provenance(DEFAULT_DIR)
+    assert provenance.codec_id == "21180516c5349dc8" and provenance.clock_context == "spoken"
+    assert provenance.tokenizer_sha256 is None
