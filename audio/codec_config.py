@@ -6,8 +6,9 @@ a checkpoint always carries what is needed to rebuild its model (`build_model(co
 
 The defaults are the official causal 24 kHz EnCodec layout (75 Hz frames of 320 samples, 1024-entry
 codebooks) limited to 8 codebooks (6 kbps), with zero ("constant") padding at the causal convolutions'
-left edge so that a stream can start from silence exactly like an offline encode (see audio/codec.py).
-`official_24khz_config()` is the configuration of Meta's released `encodec_24khz` weights.
+left edge so that a stream can start from silence exactly like an offline encode (see
+audio/codec_streaming.py). `official_24khz_config()` is the configuration of Meta's released
+`encodec_24khz` weights.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def _seanet_args(config: CodecConfig) -> dict[str, Any]:
 def build_decoder(config: CodecConfig) -> torch.nn.Module:
     """A randomly initialised decoder of the kind `config.decoder` names."""
     if config.decoder == "spectral":
-        from audio.spectral_decoder import SpectralDecoder  # noqa: PLC0415 - it imports codec_streaming
+        from audio.spectral_decoder import SpectralDecoder  # here: only spectral codecs need it
 
         return SpectralDecoder(
             config.dimension, config.frame_size, config.decoder_width, config.decoder_blocks

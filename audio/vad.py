@@ -32,7 +32,7 @@ class SileroVad:
 
     def __init__(self) -> None:
         threads = torch.get_num_threads()
-        from silero_vad import load_silero_vad  # noqa: PLC0415 - imported on first use: it loads a model
+        from silero_vad import load_silero_vad  # on first use: it loads a model
 
         # importing silero_vad sets torch to one thread for the whole process; keep the caller's setting
         torch.set_num_threads(threads)
