@@ -98,10 +98,9 @@ def build_pool(folder: Path, utterances: int, seed: int = 0, jobs: int = 2) -> n
 
 
 # Speech played faster or slower moves every formant, and the pitch, by the same factor: a cheap stand-in
-# for the vocal tracts the pool lacks (women's and children's are 15-25 % shorter than men's). Measured on
-# the codec trained without it: flite rms, a training voice, went from 0.34 to 0.69 pocketsphinx WER after
-# a 3 kbps round trip when its formants were raised by 1.25 (0.55 when lowered by 0.8), so the codes
-# covered little more than the pool's own voices. Crops are short, so the change of duration is harmless.
+# for the vocal tracts the pool lacks (women's and children's are shorter than men's): a codec trained
+# without it lost even its own training voice once that voice's formants moved (docs/codec.md, "What an
+# unseen voice loses"). Crops are short, so the change of duration is harmless.
 VOCAL_TRACT_SCALES = (0.8, 1.3)
 
 

@@ -28,8 +28,8 @@ Reflect-padded models (the official weights were trained with `pad_mode="reflect
 *future* samples into the left padding and so cannot be streamed) are streamed the same way, from zero
 history. Their streaming output equals their offline output with every `SConv1d.pad_mode` set to
 `"constant"`; that, not the reflect forward, is the offline reference. Started in the middle of
-speech, the two differ in the first ~100 ms only (measured: latents within 1 % after 8 frames, the
-LSTM keeping a fading trace); a live stream starts from silence, where they agree.
+speech, the two differ in the first ~100 ms only (the LSTM keeps a fading trace; docs/codec.md); a live
+stream starts from silence, where they agree.
 
 Exactness. A stream fed any whole number of frames per call gives bit-identical codes and audio to
 one call with the whole signal (at the same torch thread count), because every matrix product is made
@@ -40,7 +40,7 @@ The layers snapshot the weights when built (weight norm folded into plain weight
 rebuild after changing the model. They run in `torch.inference_mode()` on time-major `[B, T, C]`
 tensors, and every convolution is one matrix product against `[T, C]` rows: with the few time steps of
 a streaming chunk, that layout is several times faster on the CPU than torch's channel-major
-convolution kernels (measured: 0.6 ms instead of 2.7 ms for the 256 -> 512 channel, kernel 16 layer).
+convolution kernels (docs/codec.md, "Streaming").
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ _POINTWISE = (nn.ELU, nn.Tanh, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.S
 # strided inputs differently. Feeding it contiguous rows, padded to a multiple of ROWS_PER_THREAD per
 # thread, keeps each output row independent of how many frames a call carries, so codes do not depend on
 # the chunking (one ulp of difference can flip a code that is nearly tied between two codebook entries).
-# 4 rows sufficed on an AMD EPYC; an Intel Xeon with AVX-512 and AMX needed 16 (with 4, 8 of 600 codes
-# differed). Padding to 16 rows cost ~5 % of a 4-frame encode + decode there (one run, both settings).
+# How many rows that takes depends on the CPU's kernels; 16 is the most any machine so far needed
+# (docs/codec.md, "Streaming").
 ROWS_PER_THREAD = 16
 
 

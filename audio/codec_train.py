@@ -5,8 +5,8 @@ Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1 and 0
 commitment loss. Codebooks are k-means initialised on speech, residual by residual (or come with the
 `--init` weights), then follow EMA updates (encodec's quantizer), with dead codes re-seeded. No
 adversarial loss yet: on 2 CPU cores every step counts. Each step trains one bitrate, drawn so the default
-(3 kbps) gets most of the steps. Measured here: the SEANet decoder learns slowly (still unintelligible
-after 9000 steps on 2 cores), the spectral decoder far faster (docs/codec.md).
+(3 kbps) gets most of the steps. The SEANet decoder learns far more slowly than the spectral one
+(docs/codec.md, "What it is").
 
 The run folder holds `train_state.pt` (model, optimizer, step, RNG: resumable) and `codec.safetensors`
 (+ .json) exported at every evaluation.

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 INSTALL_PORTAUDIO = "apt-get install -y libportaudio2 (or run `make setup`)"
 MONITOR_S = 2.0  # output kept until `OutputDevice.read_output` takes it (the client takes it every block)
 # A block whose DAC time comes later than the previous block's end by more than this was preceded by
-# silence the sound server played itself (our callback came late). Measured under load on PulseAudio:
-# such gaps of 40-180 ms, while the DAC time of a steady stream stays within 1 ms of its sample count.
+# silence the sound server played itself (our callback came late): such gaps last tens to hundreds of ms
+# under load, while a steady stream's DAC time keeps to its sample count (docs/architecture.md, "The desk
+# client").
 GAP_TOLERANCE_S = 0.005
 
 

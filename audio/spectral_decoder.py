@@ -1,12 +1,12 @@
 """A frame-rate codec decoder: ConvNeXt blocks at 75 Hz, then a causal inverse STFT (the Vocos idea).
 
 Why: the SEANet decoder builds the waveform through up-sampling convolutions at up to 24 kHz and must
-learn phase and harmonics from scratch; on this project's 2 CPU cores it was still unintelligible after
-8000 steps (docs/codec.md), and quantization cost it nothing, so the decoder was the bottleneck. This
+learn phase and harmonics from scratch; trained on CPU it stayed unintelligible long after the quantizer
+had stopped costing anything (docs/codec.md), so the decoder was the bottleneck. This
 decoder does all its work at the frame rate and predicts, per frame, a log magnitude and a phase for each
 bin of a 2-frame FFT; an inverse FFT and overlap-add make the audio. Trained on the same frozen codes it
-passed the SEANet decoder's quality within minutes. Its arithmetic is small (all at 75 Hz); a 4-frame
-streaming call still takes ~6 ms on 2 threads, like SEANet's, because per-op overhead dominates.
+passed the SEANet decoder's quality within minutes. Its arithmetic is small (all at 75 Hz), yet a
+streaming call is no faster than SEANet's, because per-op overhead dominates at this size.
 
 Causal overlap-add: frame t's window spans samples [t, t + 2) in frames (hop = one codec frame, n_fft = two),
 so the audio of frame t is the second half of window t - 1 plus the first half of window t, complete as
