@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audio.codec_config import CodecConfig
 from engine.controls import Control, InjectContext, Reset, Silence, StartTurn, Truncate, UserTurnEnded
 from engine.kv_cache import CacheState, KVCachePool, Segment
 from engine.model import PRESETS, OmniModel
@@ -27,8 +28,9 @@ from engine.weights import DEFAULT_DIR, TOKENIZER_FILE, check_tokenizer, load_mo
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
-FRAME_SIZE = 320  # codec samples per frame
+# Neither ModelConfig nor checkpoint.json records the codec's frame rate: every engine so far read the
+# codes of a codec with the default geometry, declared once in CodecConfig.
+CODEC_FRAME_RATE = CodecConfig().frame_rate
 
 __all__ = ["Engine", "EngineSession", "SamplingConfig", "StepOutput", "resolve_dtype"]
 
@@ -84,7 +86,7 @@ class Engine:
         self.clock_context = clock_context
         self.num_codebooks = cfg.num_codebooks
         self.frames_per_step = cfg.frames_per_step
-        self.step_seconds = cfg.frames_per_step * FRAME_SIZE / SAMPLE_RATE
+        self.step_seconds = cfg.frames_per_step / CODEC_FRAME_RATE
         self.dtype = model.text_head.weight.dtype
         self.device = model.text_head.weight.device
         self.cache = KVCachePool(model, self.dtype)
