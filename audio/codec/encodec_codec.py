@@ -109,8 +109,8 @@ class Codec:
         return latent
 
 
-class StreamingEncoder:
-    """Audio chunks in, codes out, carrying state between calls. Made by `Codec.stream_encoder()`."""
+class _Stream:
+    """A codec's streaming layers with their own state (the weights are the codec's)."""
 
     def __init__(self, codec: Codec, layers: StreamingLayer) -> None:
         self.codec = codec
@@ -119,6 +119,10 @@ class StreamingEncoder:
     def reset(self) -> None:
         """Start a new stream (as if from silence)."""
         self._layers.reset()
+
+
+class StreamingEncoder(_Stream):
+    """Audio chunks in, codes out, carrying state between calls. Made by `Codec.stream_encoder()`."""
 
     def encode(self, pcm: np.ndarray) -> np.ndarray:
         """Encode the next chunk: float32 [n * frame_size] -> int64 codes [K, n] (n >= 0 whole frames)."""
@@ -137,16 +141,8 @@ class StreamingEncoder:
             return self.codec.quantize(latent[0]).cpu().numpy()
 
 
-class StreamingDecoder:
+class StreamingDecoder(_Stream):
     """Codes in, audio chunks out, carrying state between calls. Made by `Codec.stream_decoder()`."""
-
-    def __init__(self, codec: Codec, layers: StreamingLayer) -> None:
-        self.codec = codec
-        self._layers = layers
-
-    def reset(self) -> None:
-        """Start a new stream."""
-        self._layers.reset()
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Decode the next chunk: integer codes [K, n] -> float32 [n * frame_size]."""
