@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from app import protocol as p
 from app.protocol import FieldWarning, ProtocolError
 
 
@@ -18,20 +19,22 @@ def new_id(prefix: str) -> str:
 
 
 def server_event(type: str, **fields: Any) -> dict:
-    """A server event with its own event_id."""
+    """A server event with its own event_id; `type` must be in the catalog (`protocol.ServerEvents`)."""
+    if type not in p.SERVER_EVENT_TYPES:
+        raise ValueError(f"{type!r} is not in the catalog of server events (app/protocol.py)")
     return {"type": type, "event_id": new_id("event"), **fields}
 
 
 def error_event(error: ProtocolError) -> dict:
     """The `error` event for a ProtocolError."""
     body = {"type": error.type, "code": error.code, "message": error.message, "param": error.param}
-    return server_event("error", error={**body, "event_id": error.event_id})
+    return server_event(p.ServerEvents.ERROR, error={**body, "event_id": error.event_id})
 
 
 def warning_event(warning: FieldWarning, event_id: str | None) -> dict:
     """hark's `hark.warning` event: the client event was applied, but part of it was ignored."""
     body = {"code": warning.code, "message": warning.message, "param": warning.param, "event_id": event_id}
-    return server_event("hark.warning", warning=body)
+    return server_event(p.ServerEvents.HARK_WARNING, warning=body)
 
 
 def message_item(item_id: str, role: str, content: list[dict], status: str = "completed") -> dict:

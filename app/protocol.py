@@ -4,7 +4,8 @@ Text frames carry one JSON event each, shaped as in the OpenAI Realtime API (doc
 events hark sends and accepts). `parse_client_event` turns a text frame into a typed client event or
 raises `ProtocolError` (sent back as an `error` event carrying type, code, message, param and the
 offending event's event_id); `SessionConfig.update` validates the `session` object of `session.update`.
-Server events are built in app/events.py.
+Server events are built in app/events.py; `ServerEvents` is the catalog of their types, which clients
+(ui/, app/bench/) and tests match on. `REALTIME_PATH` is where the service listens.
 
 Binary frames (token fast path, version 1), only after `session.update` selected the token format
 (`{"type": "audio/x-hark-tokens"}`) for that direction; all integers little-endian:
@@ -20,7 +21,8 @@ Binary frames (token fast path, version 1), only after `session.update` selected
     10      2*K*n  uint16 codes in [0, cardinality), codebook-major ([K, n], row-major)
 
 A kind-2 frame belongs to the response announced by the latest `response.output_item.added` (frames and
-JSON events share one ordered connection).
+JSON events share one ordered connection). The server reads frames with `decode_token_frame` (kind 1 of
+the session's shape only); clients read them with `read_token_frame`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+REALTIME_PATH = "/v1/realtime"
 PCM_FORMAT = "audio/pcm"
 TOKENS_FORMAT = "audio/x-hark-tokens"
 SAMPLE_RATE = 24000
@@ -42,6 +45,45 @@ FRAME_VERSION = 1
 KIND_USER_CODES = 1
 KIND_ASSISTANT_CODES = 2
 _HEADER = struct.Struct("<BBHHI")  # kind, version, K, n, frame index
+
+
+class ServerEvents:
+    """The type of every event hark sends (docs/protocol.md says when each is sent).
+
+    The Realtime API's names; hark's own events are prefixed `hark.`.
+    """
+
+    ERROR = "error"
+    HARK_WARNING = "hark.warning"
+    HARK_METRICS = "hark.metrics"
+    SESSION_CREATED = "session.created"
+    SESSION_UPDATED = "session.updated"
+    INPUT_COMMITTED = "input_audio_buffer.committed"
+    INPUT_CLEARED = "input_audio_buffer.cleared"
+    SPEECH_STARTED = "input_audio_buffer.speech_started"
+    SPEECH_STOPPED = "input_audio_buffer.speech_stopped"
+    ITEM_CREATED = "conversation.item.created"  # the beta API's name: sent beside ITEM_ADDED
+    ITEM_ADDED = "conversation.item.added"
+    ITEM_DONE = "conversation.item.done"
+    ITEM_TRUNCATED = "conversation.item.truncated"
+    TRANSCRIPTION_DELTA = "conversation.item.input_audio_transcription.delta"
+    TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+    RESPONSE_CREATED = "response.created"
+    RESPONSE_DONE = "response.done"
+    OUTPUT_ITEM_ADDED = "response.output_item.added"
+    OUTPUT_ITEM_DONE = "response.output_item.done"
+    CONTENT_PART_ADDED = "response.content_part.added"
+    CONTENT_PART_DONE = "response.content_part.done"
+    AUDIO_DELTA = "response.output_audio.delta"
+    AUDIO_DONE = "response.output_audio.done"
+    AUDIO_TRANSCRIPT_DELTA = "response.output_audio_transcript.delta"  # the assistant's inner monologue
+    AUDIO_TRANSCRIPT_DONE = "response.output_audio_transcript.done"
+    FUNCTION_CALL_ARGUMENTS_DONE = "response.function_call_arguments.done"
+
+
+SERVER_EVENT_TYPES: frozenset[str] = frozenset(
+    value for name, value in vars(ServerEvents).items() if name.isupper()
+)
 
 # Fields of the Realtime session that hark knows but does not act on: accepted with a warning.
 _IGNORED_SESSION_FIELDS = (
@@ -157,8 +199,8 @@ class SessionConfig:
             "output_modalities": ["audio"],
             "instructions": self.instructions,
             "audio": {
-                "input": {"format": _format_json(self.input_format), "turn_detection": td},
-                "output": {"format": _format_json(self.output_format), "voice": "hark"},
+                "input": {"format": audio_format_json(self.input_format), "turn_detection": td},
+                "output": {"format": audio_format_json(self.output_format), "voice": "hark"},
             },
             "max_output_tokens": "inf" if self.max_output_tokens is None else self.max_output_tokens,
             "hark": hark_info,
@@ -201,7 +243,8 @@ def _parse_format(value: Any, param: str) -> str:
     )
 
 
-def _format_json(fmt: str) -> dict:
+def audio_format_json(fmt: str) -> dict:
+    """The Realtime `format` object of PCM_FORMAT or TOKENS_FORMAT (as clients send it in session.update)."""
     return {"type": PCM_FORMAT, "rate": SAMPLE_RATE} if fmt == PCM_FORMAT else {"type": TOKENS_FORMAT}
 
 
@@ -419,6 +462,11 @@ def decode_pcm16(audio: Any) -> np.ndarray:
     return np.frombuffer(raw, dtype="<i2").astype(np.int16)
 
 
+def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
+    """int16 samples (as `decode_pcm16` gives them) -> float32 in [-1, 1)."""
+    return pcm.astype(np.float32) / 32768.0
+
+
 def encode_pcm16(pcm: np.ndarray) -> str:
     """float32 [-1, 1] samples -> base64 PCM16 little-endian (clipped)."""
     ints = (np.clip(pcm, -1.0, 1.0) * 32767.0).round().astype("<i2")
@@ -490,15 +538,21 @@ def encode_token_frame(frame: TokenFrame) -> bytes:
     return header + np.ascontiguousarray(frame.codes, dtype="<u2").tobytes()
 
 
-def decode_token_frame(data: bytes, num_codebooks: int, cardinality: int) -> TokenFrame:
-    """Binary message -> TokenFrame, checking version, shape and code range; raises ProtocolError."""
-    if len(data) < _HEADER.size:
-        raise ProtocolError("invalid_frame", f"a token frame needs a {_HEADER.size}-byte header")
-    kind, version, K, n, index = _HEADER.unpack_from(data)
-    if version != FRAME_VERSION:
+def read_token_frame(data: bytes) -> TokenFrame:
+    """Binary message -> TokenFrame as a client reads the server's frames (any kind, any shape): checks
+    the version and that the length matches the header; raises ProtocolError."""
+    kind, K, n, index = _read_header(data)
+    if len(data) != _HEADER.size + 2 * K * n:
         raise ProtocolError(
-            "invalid_frame", f"token frame version {version} unsupported; use {FRAME_VERSION}"
+            "invalid_frame", f"a frame of K={K}, n={n} has {_HEADER.size}+2*K*n bytes, got {len(data)}"
         )
+    return TokenFrame(kind, _read_codes(data, K, n), index)
+
+
+def decode_token_frame(data: bytes, num_codebooks: int, cardinality: int) -> TokenFrame:
+    """Binary message -> TokenFrame as the server reads a client's frames: checks version, kind (user
+    codes), shape and code range; raises ProtocolError."""
+    kind, K, n, index = _read_header(data)
     if kind != KIND_USER_CODES:
         raise ProtocolError("invalid_frame", f"clients send kind {KIND_USER_CODES} (user codes), got {kind}")
     if num_codebooks != K or n == 0 or len(data) != _HEADER.size + 2 * K * n:
@@ -507,7 +561,24 @@ def decode_token_frame(data: bytes, num_codebooks: int, cardinality: int) -> Tok
             f"expected K={num_codebooks} codebooks, n>=1 frames and {_HEADER.size}+2*K*n bytes; "
             f"got K={K}, n={n}, {len(data)} bytes",
         )
-    codes = np.frombuffer(data, dtype="<u2", offset=_HEADER.size).reshape(K, n).astype(np.int64)
+    codes = _read_codes(data, K, n)
     if codes.max() >= cardinality:
         raise ProtocolError("invalid_frame", f"codes must lie in [0, {cardinality})")
     return TokenFrame(kind, codes, index)
+
+
+def _read_header(data: bytes) -> tuple[int, int, int, int]:
+    """(kind, K, n, first frame index) of a frame whose header is whole and of FRAME_VERSION."""
+    if len(data) < _HEADER.size:
+        raise ProtocolError("invalid_frame", f"a token frame needs a {_HEADER.size}-byte header")
+    kind, version, K, n, index = _HEADER.unpack_from(data)
+    if version != FRAME_VERSION:
+        raise ProtocolError(
+            "invalid_frame", f"token frame version {version} unsupported; use {FRAME_VERSION}"
+        )
+    return kind, K, n, index
+
+
+def _read_codes(data: bytes, K: int, n: int) -> np.ndarray:
+    """The codes after the header, int64 [K, n] (the length already checked)."""
+    return np.frombuffer(data, dtype="<u2", offset=_HEADER.size).reshape(K, n).astype(np.int64)

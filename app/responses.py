@@ -86,7 +86,9 @@ class Responses:
         self.current = resp
         self.created += 1
         self._emit(
-            ev.server_event("response.created", response=ev.response_object(resp.id, "in_progress", []))
+            ev.server_event(
+                p.ServerEvents.RESPONSE_CREATED, response=ev.response_object(resp.id, "in_progress", [])
+            )
         )
         return resp
 
@@ -95,10 +97,10 @@ class Responses:
         resp.state, resp.first_chunk, resp.item_id = "active", chunk, ev.new_id("item")
         item = ev.message_item(resp.item_id, "assistant", [], "in_progress")
         resp.output.append(item)
-        self._emit(ev.server_event("response.output_item.added", **self._where(resp, item), item=item))
-        self._emit(ev.server_event("conversation.item.added", item=item, previous_item_id=None))
+        self._emit(ev.server_event(p.ServerEvents.OUTPUT_ITEM_ADDED, **self._where(resp, item), item=item))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_ADDED, item=item, previous_item_id=None))
         part = {"type": "audio", "transcript": ""}
-        self._emit(ev.server_event("response.content_part.added", **self._at(resp), part=part))
+        self._emit(ev.server_event(p.ServerEvents.CONTENT_PART_ADDED, **self._at(resp), part=part))
         self._items[resp.item_id] = resp
         while len(self._items) > KEEP_ITEMS:
             self._items.popitem(last=False)
@@ -106,7 +108,7 @@ class Responses:
     def add_audio(self, resp: Response, payload: str | np.ndarray) -> None:
         """One chunk of audio: base64 PCM16 (a delta event) or codes [K, G] (a binary token frame)."""
         if isinstance(payload, str):
-            message = ev.server_event("response.output_audio.delta", **self._at(resp), delta=payload)
+            message = ev.server_event(p.ServerEvents.AUDIO_DELTA, **self._at(resp), delta=payload)
         else:
             first = resp.frames_sent + resp.held_frames
             message = p.encode_token_frame(p.TokenFrame(p.KIND_ASSISTANT_CODES, payload, first))
@@ -119,7 +121,7 @@ class Responses:
     def add_text(self, resp: Response, piece: str, chunk: int) -> None:
         """A monologue piece whose audio starts at engine chunk `chunk`."""
         resp.pieces.append((max(0, (chunk - (resp.first_chunk or 0)) * self._G), piece))
-        message = ev.server_event("response.output_audio_transcript.delta", **self._at(resp), delta=piece)
+        message = ev.server_event(p.ServerEvents.AUDIO_TRANSCRIPT_DELTA, **self._at(resp), delta=piece)
         if resp.held is None:
             self._emit(message)
         else:
@@ -153,12 +155,12 @@ class Responses:
         resp.output.append(item)
         where = self._where(resp, item)
         self._emit(
-            ev.server_event("response.output_item.added", **where, item={**item, "status": "in_progress"})
+            ev.server_event(p.ServerEvents.OUTPUT_ITEM_ADDED, **where, item={**item, "status": "in_progress"})
         )
-        self._emit(ev.server_event("conversation.item.added", item=item, previous_item_id=None))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_ADDED, item=item, previous_item_id=None))
         self._emit(
             ev.server_event(
-                "response.function_call_arguments.done",
+                p.ServerEvents.FUNCTION_CALL_ARGUMENTS_DONE,
                 response_id=resp.id,
                 item_id=item_id,
                 output_index=where["output_index"],
@@ -167,8 +169,8 @@ class Responses:
                 arguments=args,
             )
         )
-        self._emit(ev.server_event("response.output_item.done", **where, item=item))
-        self._emit(ev.server_event("conversation.item.done", item=item))
+        self._emit(ev.server_event(p.ServerEvents.OUTPUT_ITEM_DONE, **where, item=item))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_DONE, item=item))
 
     def finish(self, resp: Response, status: str, reason: str | None = None) -> None:
         """End the response: close its audio item and emit response.done, then hark.metrics."""
@@ -183,27 +185,31 @@ class Responses:
         if resp.item_id is not None:
             self._close_audio_item(resp, "completed" if status == "completed" else "incomplete")
         body = ev.response_object(resp.id, status, resp.output, reason)
-        self._emit(ev.server_event("response.done", response=body))
+        self._emit(ev.server_event(p.ServerEvents.RESPONSE_DONE, response=body))
         self._emit(
-            ev.server_event("hark.metrics", response_id=resp.id, **metrics(resp, self._G, self._frame_rate))
+            ev.server_event(
+                p.ServerEvents.HARK_METRICS, response_id=resp.id, **metrics(resp, self._G, self._frame_rate)
+            )
         )
 
     def _close_audio_item(self, resp: Response, status: str) -> None:
         transcript = resp.transcript
         at = self._at(resp)
-        self._emit(ev.server_event("response.output_audio.done", **at))
-        self._emit(ev.server_event("response.output_audio_transcript.done", **at, transcript=transcript))
+        self._emit(ev.server_event(p.ServerEvents.AUDIO_DONE, **at))
+        self._emit(ev.server_event(p.ServerEvents.AUDIO_TRANSCRIPT_DONE, **at, transcript=transcript))
         part = {"type": "audio", "transcript": transcript}
-        self._emit(ev.server_event("response.content_part.done", **at, part=part))
+        self._emit(ev.server_event(p.ServerEvents.CONTENT_PART_DONE, **at, part=part))
         item = ev.message_item(
             resp.item_id, "assistant", [{"type": "output_audio", "transcript": transcript}], status
         )
         index = next(i for i, it in enumerate(resp.output) if it["id"] == resp.item_id)
         resp.output[index] = item
         self._emit(
-            ev.server_event("response.output_item.done", response_id=resp.id, output_index=index, item=item)
+            ev.server_event(
+                p.ServerEvents.OUTPUT_ITEM_DONE, response_id=resp.id, output_index=index, item=item
+            )
         )
-        self._emit(ev.server_event("conversation.item.done", item=item))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_DONE, item=item))
 
     # ----- truncation -----
     def truncate(self, item_id: str, audio_end_ms: int) -> Response:
@@ -229,7 +235,7 @@ class Responses:
         resp.frames_sent = min(resp.frames_sent, frames)
         self._emit(
             ev.server_event(
-                "conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=audio_end_ms
+                p.ServerEvents.ITEM_TRUNCATED, item_id=item_id, content_index=0, audio_end_ms=audio_end_ms
             )
         )
         return resp

@@ -134,7 +134,7 @@ class RealtimeSession:
     # ----- client messages -----
     def start(self) -> None:
         """Announce the session (session.created)."""
-        self._emit(ev.server_event("session.created", session=self._session_json()))
+        self._emit(ev.server_event(p.ServerEvents.SESSION_CREATED, session=self._session_json()))
 
     def handle_text(self, text: str) -> None:
         """One JSON client event; mistakes become `error` events."""
@@ -182,7 +182,7 @@ class RealtimeSession:
         if self.config.input_format == p.TOKENS_FORMAT:
             raise p.ProtocolError("invalid_value", "input format is tokens: send binary frames", "audio")
         if len(event.pcm):
-            self._accept_input(event.pcm.astype(np.float32) / 32768.0, len(event.pcm), event.event_id)
+            self._accept_input(p.pcm16_to_float(event.pcm), len(event.pcm), event.event_id)
 
     def _clear(self, event: p.AudioClear) -> None:
         turn = self.turns.clear()
@@ -190,7 +190,7 @@ class RealtimeSession:
             self.input.drop_after(turn.start)
             self._media.vad.reset(min(self._media.vad.position, self.input.position))
             self._segmenter.reset()  # speech in the dropped audio is forgotten with it
-        self._emit(ev.server_event("input_audio_buffer.cleared"))
+        self._emit(ev.server_event(p.ServerEvents.INPUT_CLEARED))
 
     def _cancel_response(self, event: p.ResponseCancel) -> None:
         resp = self.responses.current
@@ -212,7 +212,7 @@ class RealtimeSession:
         self._segmenter.config = _segmenter_config(td)
         if self.responses.current is not None and (td is None or not td.interrupt_response):
             self.responses.release(self.responses.current)  # nothing will decide on a held response now
-        self._emit(ev.server_event("session.updated", session=self._session_json()))
+        self._emit(ev.server_event(p.ServerEvents.SESSION_UPDATED, session=self._session_json()))
 
     def _accept_input(self, data: np.ndarray, samples: int, event_id: str | None) -> None:
         turn_start = self.input.position
@@ -247,9 +247,9 @@ class RealtimeSession:
             item = ev.message_item(item_id, event.role, [{"type": kind, "text": event.text}])
             self._add_context(event.text)
         previous, self.turns.last_item_id = self.turns.last_item_id, item_id
-        for kind in ("conversation.item.created", "conversation.item.added"):
+        for kind in (p.ServerEvents.ITEM_CREATED, p.ServerEvents.ITEM_ADDED):
             self._emit(ev.server_event(kind, item=item, previous_item_id=previous))
-        self._emit(ev.server_event("conversation.item.done", item=item))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_DONE, item=item))
 
     def _truncate(self, event: p.ItemTruncate) -> None:
         current = self.responses.current
@@ -423,7 +423,7 @@ class RealtimeSession:
         turn = self.turns.ensure_open(position)
         self._emit(
             ev.server_event(
-                "input_audio_buffer.speech_started", audio_start_ms=event.audio_ms, item_id=turn.item_id
+                p.ServerEvents.SPEECH_STARTED, audio_start_ms=event.audio_ms, item_id=turn.item_id
             )
         )
         resp = self.responses.current
@@ -437,9 +437,7 @@ class RealtimeSession:
         """speech_stopped: the user's turn is committed at `position`."""
         turn = self.turns.ensure_open(position)
         self._emit(
-            ev.server_event(
-                "input_audio_buffer.speech_stopped", audio_end_ms=event.audio_ms, item_id=turn.item_id
-            )
+            ev.server_event(p.ServerEvents.SPEECH_STOPPED, audio_end_ms=event.audio_ms, item_id=turn.item_id)
         )
         self.turns.commit(position)
         if self.input.position > position:  # audio after the speech (sent ahead) starts the next turn

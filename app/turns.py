@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app import events as ev
+from app import protocol as p
 
 TAIL_STEPS = 8  # steps (427 ms) after a turn's end during which late transcript pieces still belong to it
 
@@ -57,12 +58,12 @@ class UserTurns:
         self._committed.append(turn)
         previous, self.last_item_id = self.last_item_id, turn.item_id
         self._emit(
-            ev.server_event("input_audio_buffer.committed", item_id=turn.item_id, previous_item_id=previous)
+            ev.server_event(p.ServerEvents.INPUT_COMMITTED, item_id=turn.item_id, previous_item_id=previous)
         )
         item = ev.message_item(turn.item_id, "user", [{"type": "input_audio", "transcript": None}])
-        for kind in ("conversation.item.created", "conversation.item.added"):
+        for kind in (p.ServerEvents.ITEM_CREATED, p.ServerEvents.ITEM_ADDED):
             self._emit(ev.server_event(kind, item=item, previous_item_id=previous))
-        self._emit(ev.server_event("conversation.item.done", item=item))
+        self._emit(ev.server_event(p.ServerEvents.ITEM_DONE, item=item))
         return turn
 
     def clear(self) -> UserTurn | None:
@@ -81,7 +82,7 @@ class UserTurns:
         turn.pieces.append(piece)
         self._emit(
             ev.server_event(
-                "conversation.item.input_audio_transcription.delta",
+                p.ServerEvents.TRANSCRIPTION_DELTA,
                 item_id=turn.item_id,
                 content_index=0,
                 delta=piece,
@@ -95,7 +96,7 @@ class UserTurns:
             seconds = (turn.end - turn.start) / self._rate
             self._emit(
                 ev.server_event(
-                    "conversation.item.input_audio_transcription.completed",
+                    p.ServerEvents.TRANSCRIPTION_COMPLETED,
                     item_id=turn.item_id,
                     content_index=0,
                     transcript="".join(turn.pieces).strip(),

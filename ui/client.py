@@ -20,10 +20,8 @@ One `TalkClient` runs the audio and the realtime session for the app (which only
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import struct
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -56,7 +54,6 @@ log = logging.getLogger(__name__)
 INTERRUPTED_S = 1.0  # how long the state shows "interrupted" after a cut
 ANSWER_WINDOW_S = 8.0  # after the user's speech ends, "thinking" lasts at most this long
 BENIGN_ERRORS = {"response_cancel_not_active"}  # races of our cancel with the server's own end of a response
-_FRAME_HEADER = struct.Struct("<BBHHI")  # token frame header, layout in app/protocol.py
 
 
 @dataclass
@@ -349,9 +346,7 @@ class TalkClient:
                 await transport.close()
 
     def _session_update(self) -> dict:
-        fmt = (
-            {"type": p.TOKENS_FORMAT} if self.config.tokens else {"type": p.PCM_FORMAT, "rate": p.SAMPLE_RATE}
-        )
+        fmt = p.audio_format_json(p.TOKENS_FORMAT if self.config.tokens else p.PCM_FORMAT)
         vad = None if self.config.push_to_talk else {"type": "server_vad", "interrupt_response": True}
         session = {
             "type": "realtime",
@@ -428,16 +423,16 @@ class TalkClient:
                 self._decoder.reset()  # the server starts every response's audio as a new stream
 
     async def _on_audio_delta(self, event: dict) -> None:
-        pcm = np.frombuffer(base64.b64decode(event["delta"]), "<i2").astype(np.float32) / 32768.0
+        pcm = p.pcm16_to_float(p.decode_pcm16(event["delta"]))
         self._play(event["item_id"], pcm)
 
     async def _on_codes(self, data: bytes) -> None:
-        kind, _, K, n, _ = _FRAME_HEADER.unpack_from(data)
-        if kind != p.KIND_ASSISTANT_CODES or self._audio_item is None:
+        frame = p.read_token_frame(data)
+        if frame.kind != p.KIND_ASSISTANT_CODES or self._audio_item is None:
             return
-        codes = np.frombuffer(data, "<u2", offset=_FRAME_HEADER.size).reshape(K, n).astype(np.int64)
         item = self._audio_item
-        pcm = await asyncio.get_running_loop().run_in_executor(self._executor, self._decoder.decode, codes)
+        decode = self._decoder.decode
+        pcm = await asyncio.get_running_loop().run_in_executor(self._executor, decode, frame.codes)
         self._play(item, pcm)
 
     async def _on_monologue_delta(self, event: dict) -> None:
@@ -471,16 +466,16 @@ class TalkClient:
 
 
 _HANDLERS: dict[str, Callable[[TalkClient, dict], Awaitable[None]]] = {
-    "session.created": TalkClient._on_session_created,
-    "input_audio_buffer.speech_started": TalkClient._on_speech_started,
-    "input_audio_buffer.speech_stopped": TalkClient._on_speech_stopped,
-    "conversation.item.input_audio_transcription.delta": TalkClient._on_transcript_delta,
-    "conversation.item.input_audio_transcription.completed": TalkClient._on_transcript_completed,
-    "response.created": TalkClient._on_response_created,
-    "response.output_item.added": TalkClient._on_output_item,
-    "response.output_audio.delta": TalkClient._on_audio_delta,
-    "response.output_audio_transcript.delta": TalkClient._on_monologue_delta,
-    "response.function_call_arguments.done": TalkClient._on_function_call,
-    "response.done": TalkClient._on_response_done,
-    "error": TalkClient._on_error,
+    p.ServerEvents.SESSION_CREATED: TalkClient._on_session_created,
+    p.ServerEvents.SPEECH_STARTED: TalkClient._on_speech_started,
+    p.ServerEvents.SPEECH_STOPPED: TalkClient._on_speech_stopped,
+    p.ServerEvents.TRANSCRIPTION_DELTA: TalkClient._on_transcript_delta,
+    p.ServerEvents.TRANSCRIPTION_COMPLETED: TalkClient._on_transcript_completed,
+    p.ServerEvents.RESPONSE_CREATED: TalkClient._on_response_created,
+    p.ServerEvents.OUTPUT_ITEM_ADDED: TalkClient._on_output_item,
+    p.ServerEvents.AUDIO_DELTA: TalkClient._on_audio_delta,
+    p.ServerEvents.AUDIO_TRANSCRIPT_DELTA: TalkClient._on_monologue_delta,
+    p.ServerEvents.FUNCTION_CALL_ARGUMENTS_DONE: TalkClient._on_function_call,
+    p.ServerEvents.RESPONSE_DONE: TalkClient._on_response_done,
+    p.ServerEvents.ERROR: TalkClient._on_error,
 }

@@ -203,16 +203,46 @@ def test_tool_call_becomes_function_call_events():
     responses.add_tool_call(resp, {"name": "timer.set", "arguments": {"seconds": 300}})
     responses.finish(resp, "completed")
     kinds = [e["type"] for e in sent]
+    E = p.ServerEvents
     assert kinds == [
-        "response.created",
-        "response.output_item.added",
-        "conversation.item.added",
-        "response.function_call_arguments.done",
-        "response.output_item.done",
-        "conversation.item.done",
-        "response.done",
-        "hark.metrics",
+        E.RESPONSE_CREATED,
+        E.OUTPUT_ITEM_ADDED,
+        E.ITEM_ADDED,
+        E.FUNCTION_CALL_ARGUMENTS_DONE,
+        E.OUTPUT_ITEM_DONE,
+        E.ITEM_DONE,
+        E.RESPONSE_DONE,
+        E.HARK_METRICS,
     ]
     args = sent[3]
     assert (args["name"], json.loads(args["arguments"])) == ("timer.set", {"seconds": 300})
     assert args["call_id"] == sent[6]["response"]["output"][0]["call_id"] and args["output_index"] == 0
+
+
+def test_clients_read_the_servers_token_frames():
+    """`read_token_frame` gives any kind and shape back as sent; a wrong version or length is an error."""
+    codes = np.array([[5, 6], [7, 1023], [0, 1], [2, 3]])
+    data = p.encode_token_frame(p.TokenFrame(p.KIND_ASSISTANT_CODES, codes, 12))
+    frame = p.read_token_frame(data)
+    assert (frame.kind, frame.frame_index) == (p.KIND_ASSISTANT_CODES, 12)
+    np.testing.assert_array_equal(frame.codes, codes)
+    for bad in [data[:9], data[:1] + b"\x02" + data[2:], data[:-2], data + b"\x00\x00"]:
+        with pytest.raises(p.ProtocolError, match="frame"):
+            p.read_token_frame(bad)
+
+
+def test_server_events_come_from_the_catalog():
+    """Every server event type is one of `ServerEvents`; a type outside the catalog is refused."""
+    assert ev.server_event(p.ServerEvents.RESPONSE_DONE)["type"] == "response.done"
+    assert len(p.SERVER_EVENT_TYPES) == len(
+        [name for name in vars(p.ServerEvents) if name.isupper()]
+    )  # no two names for one type
+    with pytest.raises(ValueError, match="catalog"):
+        ev.server_event("response.finished")
+
+
+def test_pcm16_decodes_to_float_in_range():
+    """Base64 PCM16 -> int16 -> float32 in [-1, 1), the inverse of `encode_pcm16` to within two steps."""
+    pcm = np.array([0.0, 0.25, -1.0, 0.999], np.float32)
+    back = p.pcm16_to_float(p.decode_pcm16(p.encode_pcm16(pcm)))
+    assert back.dtype == np.float32 and np.abs(back - pcm).max() <= 2 / 32767

@@ -14,6 +14,7 @@ from shaped_engines import deaf_engine, quiet_engine
 from wsclient import Client, pcm16
 
 from app import protocol as p
+from app.protocol import ServerEvents as E
 from app.server import ServerConfig, running_server
 from app.session import OVERLAP_GUARD_MS, TRANSCRIPT_SPEECH_STEPS
 from audio.tts import Voice, synthesize
@@ -178,8 +179,8 @@ async def test_response_pauses_while_speech_may_be_starting_and_resumes_after_a_
 
         async def receive() -> dict:
             while True:
-                event = await c.until(lambda e: e["type"] in ("response.output_audio.delta", "response.done"))
-                if event["type"] == "response.done":
+                event = await c.until(lambda e: e["type"] in (E.AUDIO_DELTA, E.RESPONSE_DONE))
+                if event["type"] == E.RESPONSE_DONE:
                     return event
                 arrivals.append(time.monotonic())
 

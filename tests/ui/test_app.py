@@ -14,6 +14,7 @@ from talk_helpers import press, until
 from textual.command import CommandPalette
 from textual.widgets import Footer
 
+from app.protocol import ServerEvents
 from app.server import ServerConfig, running_server
 from ui.app import TalkApp
 from ui.audio_io import AudioIO, AudioSpec
@@ -73,8 +74,8 @@ async def test_states_follow_a_spoken_question_over_hark_serve(models, question_
                 < seen.index(USER_SPEAKING)
                 < seen.index(THINKING)
             )
-            for event in ("response.output_audio.delta", "input_audio_buffer.speech_started",
-                          "conversation.item.truncated", "input_audio_buffer.speech_stopped"):  # fmt: skip
+            E = ServerEvents
+            for event in (E.AUDIO_DELTA, E.SPEECH_STARTED, E.ITEM_TRUNCATED, E.SPEECH_STOPPED):
                 assert client.events_seen[event], f"no {event} from the server"
             await until(
                 lambda: any(t.role == "user" and t.text for t in client.conversation.turns), what="transcript"
