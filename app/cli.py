@@ -12,9 +12,13 @@ import logging
 import os
 import sys
 
+from app.runtime import HarkError
+
 # OpenMP threads that spin while waiting for a core make torch 5-10x slower on a busy 2-core machine
 # (measured: engine steps of 150-400 ms instead of ~25 ms). It must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__all__ = ["COMMANDS", "HarkError", "build_parser", "main"]  # HarkError: app/runtime.py's, printed here
 
 # (subcommand, module under app.commands, summary); the order is the order shown by `hark --help`.
 # Each module exposes `register(subparsers)`, which adds its parser under the same name.
@@ -30,10 +34,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("devices", "devices", "list audio input and output devices"),
     ("doctor", "doctor", "check the installation and say what is missing"),
 ]
-
-
-class HarkError(Exception):
-    """An error the user can fix; printed as one line without a traceback."""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import functools
 import hmac
 import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -33,16 +30,14 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from app.protocol import ProtocolError
+from app.protocol import REALTIME_PATH, ProtocolError
+from app.runtime import shared_runtime
 from app.session import RealtimeSession, SessionRuntime
 from audio.codec import Codec
-from audio.vad import SileroVad
 from engine.engine import Engine, SamplingConfig
-from engine.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
-PATH = "/v1/realtime"
 FLUSH_TIMEOUT_S = 1.0  # time given to queued events (response.done, error) before a connection is closed
 
 
@@ -166,8 +161,8 @@ class HarkServer:
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """Before the upgrade: path, API key, session limit."""
-        if urlsplit(request.path).path.rstrip("/") != PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"hark serves websockets at {PATH}\n")
+        if urlsplit(request.path).path.rstrip("/") != REALTIME_PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"hark serves websockets at {REALTIME_PATH}\n")
         key = self.config.api_key
         if key:
             given = request.headers.get("Authorization", "")
@@ -260,14 +255,6 @@ def _peer(ws: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
-def current_time_context(style: str = "spoken") -> str:
-    """The clock line of the text context, worded as the engine's training data worded it (`style`:
-    `Engine.clock_context`)."""
-    from engine.data.templates import Clock  # noqa: PLC0415 - only needed when a session opens
-
-    return Clock(dt.datetime.now()).context(style)
-
-
 @contextlib.asynccontextmanager
 async def running_server(
     config: ServerConfig,
@@ -277,27 +264,23 @@ async def running_server(
     workers: int = 2,
     batch_window_s: float = 0.0,
 ) -> AsyncIterator[HarkServer]:
-    """Start the scheduler, the codec/VAD worker threads and the server; stop them all on exit.
+    """Start the shared runtime (app/runtime.py) and the server on it; stop them all on exit.
 
-    `max_batch` and `batch_window_s` configure the engine Scheduler."""
+    `max_batch` and `batch_window_s` configure the engine Scheduler, `workers` the codec/VAD threads."""
     config.check()
-    vad = await asyncio.to_thread(SileroVad)
-    with ThreadPoolExecutor(workers, thread_name_prefix="hark-audio") as executor:
-        async with Scheduler(engine, max_batch=max_batch, window_s=batch_window_s) as scheduler:
-            runtime = SessionRuntime(
-                engine,
-                codec,
-                scheduler,
-                vad,
-                executor,
-                instructions=config.instructions,
-                sampling=SamplingConfig(audio_temperature=config.audio_temperature, seed=config.seed),
-                max_input_ahead_s=config.max_input_ahead_s,
-                clock=functools.partial(current_time_context, engine.clock_context),
-            )
-            server = HarkServer(config, runtime)
-            await server.start()
-            try:
-                yield server
-            finally:
-                await server.stop()
+    async with shared_runtime(
+        engine,
+        codec,
+        instructions=config.instructions,
+        sampling=SamplingConfig(audio_temperature=config.audio_temperature, seed=config.seed),
+        max_input_ahead_s=config.max_input_ahead_s,
+        max_batch=max_batch,
+        batch_window_s=batch_window_s,
+        workers=workers,
+    ) as runtime:
+        server = HarkServer(config, runtime)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()

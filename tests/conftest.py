@@ -5,7 +5,7 @@ import pytest
 import torch
 from pulse import pulse_server  # noqa: F401  (session fixture: a PulseAudio null-sink loopback device)
 
-from app.commands.serve import ModelChoice, load_models
+from app.runtime import ModelChoice, load_models
 from audio.tts import Voice, synthesize
 
 QUESTION = "what is seventeen plus five"
@@ -21,7 +21,7 @@ def _one_thread():
 def models():
     """(Engine, Codec): Engine.random("tiny") and an 8-filter random codec, as `hark serve` builds them."""
     torch.set_num_threads(1)
-    return load_models(ModelChoice(engine="random:tiny", codec="random"))
+    return load_models(ModelChoice(engine="random:tiny", codec="random:tiny"))
 
 
 @pytest.fixture(scope="session")

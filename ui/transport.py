@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from app.protocol import REALTIME_PATH
+from app.runtime import shared_runtime
 from app.session import RealtimeSession, SessionRuntime
 from audio.codec import Codec
 from engine.engine import Engine, SamplingConfig
 
 log = logging.getLogger(__name__)
 
-REALTIME_PATH = "/v1/realtime"
 MAX_MESSAGE_BYTES = 4 << 20
 CLOSE_TIMEOUT_S = 2.0
 
@@ -189,31 +187,10 @@ class EmbeddedTransport:
         self._session.close()
 
 
-@contextlib.asynccontextmanager
-async def embedded_runtime(
+def embedded_runtime(
     engine: Engine, codec: Codec, instructions: str = "", seed: int | None = None
-) -> AsyncIterator[SessionRuntime]:
-    """Everything an in-process session needs (scheduler thread, VAD, codec/VAD worker), torn down on exit.
-
-    The same parts `app.server.running_server` gives its sessions, without the socket.
-    """
-    from app.server import current_time_context
-    from audio.vad import SileroVad
-    from engine.scheduler import Scheduler
-
-    vad = await asyncio.to_thread(SileroVad)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hark-media")
-    try:
-        async with Scheduler(engine, max_batch=1) as scheduler:
-            yield SessionRuntime(
-                engine,
-                codec,
-                scheduler,
-                vad,
-                executor,
-                instructions,
-                SamplingConfig(seed=seed),
-                clock=functools.partial(current_time_context, engine.clock_context),
-            )
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+) -> contextlib.AbstractAsyncContextManager[SessionRuntime]:
+    """The runtime `hark serve` gives its sessions (app/runtime.py), sized for one in-process session."""
+    return shared_runtime(
+        engine, codec, instructions=instructions, sampling=SamplingConfig(seed=seed), max_batch=1, workers=1
+    )

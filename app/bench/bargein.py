@@ -33,7 +33,8 @@ from app.bench.playback import SAMPLE_RATE, first_sound, played_samples, start_t
 from app.bench.profile import format_profile
 from app.bench.questions import Utterance, held_out_questions
 from app.bench.server_process import Target, TargetConfig, check_modes, measuring
-from app.cli import HarkError
+from app.protocol import ServerEvents
+from app.runtime import HarkError
 
 TARGET_P95_MS = 150.0  # issue 8: onset -> silence, p95
 VAD = {"type": "server_vad", "create_response": False, "interrupt_response": True}
@@ -142,7 +143,7 @@ async def _turn(
     record["onset_to_last_audio_ms"] = round(1000 * (audio[-1].t - onset), 1)
     record["onset_to_done_ms"] = round(1000 * (done.t - onset), 1)
     metrics = await client.wait_for(
-        lambda a: a.type == "hark.metrics" and a.response_id == rid, config.turn_timeout_s, start
+        lambda a: a.type == ServerEvents.HARK_METRICS and a.response_id == rid, config.turn_timeout_s, start
     )
     record["server_onset_to_cancel_ms"] = metrics.event["latency_ms"].get("speech_onset_to_cancel")
     record.update(await _truncate(client, rid, audio, first.t, onset, config.turn_timeout_s))
@@ -160,14 +161,18 @@ async def _interrupt(
     the interruption, its response.done, the log index where the turn began). Raises TimeoutError."""
     timeout = config.turn_timeout_s
     _, start = await client.ask(question.pcm, commit=False)  # server VAD commits the question itself
-    rid = (await client.wait_for(lambda a: a.type == "response.created", timeout, start)).response_id
+    rid = (
+        await client.wait_for(lambda a: a.type == ServerEvents.RESPONSE_CREATED, timeout, start)
+    ).response_id
     first = await client.wait_for(lambda a: a.chunk is not None and a.response_id == rid, timeout, start)
     # VAD must have closed the question's speech, or the interruption would only continue it
-    stopped = await client.wait_for(lambda a: a.type == "input_audio_buffer.speech_stopped", timeout, start)
+    stopped = await client.wait_for(lambda a: a.type == ServerEvents.SPEECH_STOPPED, timeout, start)
     heard = first_sound(client.audio(rid), 10 ** (config.silence_dbfs / 20)) or first.chunk.t
     await asyncio.sleep(max(0.0, max(heard, stopped.t) + delay_s - time.monotonic()))
     said = await client.speak(interruption.pcm)
-    done = await client.wait_for(lambda a: a.type == "response.done" and a.response_id == rid, timeout, start)
+    done = await client.wait_for(
+        lambda a: a.type == ServerEvents.RESPONSE_DONE and a.response_id == rid, timeout, start
+    )
     return rid, first, said, done, start
 
 
@@ -176,22 +181,23 @@ async def _truncate(
 ) -> dict:
     """Stop the simulated player at speech_started (the first after `since`), send what it played, check the
     server's confirmation; also when a player would fall silent, measured from the interruption's `onset`."""
-    started = [a for a in client.log if a.type == "input_audio_buffer.speech_started" and a.t > since]
-    done = client.events("response.done", rid)[-1]
+    started = [a for a in client.log if a.type == ServerEvents.SPEECH_STARTED and a.t > since]
+    done = client.events(ServerEvents.RESPONSE_DONE, rid)[-1]
     stop = started[0].t if started else done.t
     chunks = [a.chunk for a in audio]
     played, received = played_samples(chunks, stop), sum(c.samples for c in chunks)
     played_ms = int(1000 * played / SAMPLE_RATE)
     ends_at = start_times(chunks)[-1] + chunks[-1].samples / SAMPLE_RATE  # a player that never flushes
     item = next(
-        a for a in client.events("response.output_item.added", rid) if a.event["item"]["type"] == "message"
+        a for a in client.events(ServerEvents.OUTPUT_ITEM_ADDED, rid) if a.event["item"]["type"] == "message"
     )
     item_id = item.event["item"]["id"]
     mark = len(client.log)
     await client.send("conversation.item.truncate", item_id=item_id, content_index=0, audio_end_ms=played_ms)
     reply = await client.wait_for(
         lambda a: (
-            a.type == "error" or (a.type == "conversation.item.truncated" and a.event["item_id"] == item_id)
+            a.type == ServerEvents.ERROR
+            or (a.type == ServerEvents.ITEM_TRUNCATED and a.event["item_id"] == item_id)
         ),
         timeout,
         mark,
@@ -205,7 +211,7 @@ async def _truncate(
         "unplayed_ms": round(1000 * (received - played) / SAMPLE_RATE, 1),
         "truncated_ms": confirmed,
         "truncate_ok": confirmed == played_ms and played <= received,
-        "truncate_error": reply.event["error"]["message"] if reply.type == "error" else None,
+        "truncate_error": reply.event["error"]["message"] if reply.type == ServerEvents.ERROR else None,
     }
 
 

@@ -41,7 +41,8 @@ from app.bench.client import TOKENS, CachedEncoder, RealtimeClient, load_client_
 from app.bench.profile import format_profile
 from app.bench.questions import Utterance, held_out_questions
 from app.bench.server_process import Target, TargetConfig, check_modes, measuring
-from app.cli import HarkError
+from app.protocol import ServerEvents
+from app.runtime import HarkError
 
 STEP_S = 1280 / 24000  # one engine step of input
 VAD = {"type": "server_vad", "create_response": False, "interrupt_response": False}
@@ -117,19 +118,23 @@ class User:
         asked = said.end_t  # the server pads the last step at once, then steps on the mic's next samples
         timeout = question.seconds + self.config.max_response_steps * STEP_S + 10.0
         try:
-            created = await client.wait_for(lambda a: a.type in ("response.created", "error"), timeout, start)
-            if created.type == "error":
+            created = await client.wait_for(
+                lambda a: a.type in (ServerEvents.RESPONSE_CREATED, ServerEvents.ERROR), timeout, start
+            )
+            if created.type == ServerEvents.ERROR:
                 raise ValueError(created.event["error"]["message"])
             rid = created.response_id
             await client.wait_for(
-                lambda a: a.type == "response.done" and a.response_id == rid, timeout, start
+                lambda a: a.type == ServerEvents.RESPONSE_DONE and a.response_id == rid, timeout, start
             )
         except (TimeoutError, ValueError) as e:
             self.failures.append((time.monotonic(), str(e)))
             return
         audio = [a for a in client.log[start:] if a.chunk is not None and a.response_id == rid]
         self.lags += [(a.t, 1000 * (a.t - asked - k * STEP_S)) for k, a in enumerate(audio)]
-        self.failures += [(a.t, a.event["error"]["message"]) for a in client.log[start:] if a.type == "error"]
+        self.failures += [
+            (a.t, a.event["error"]["message"]) for a in client.log[start:] if a.type == ServerEvents.ERROR
+        ]
         client.forget()  # long runs: keep memory flat (the lags are all this user needs)
 
     async def close(self) -> None:

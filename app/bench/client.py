@@ -17,11 +17,9 @@ can play). Every server message is logged with its arrival time (`Arrival`); aud
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
-import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,7 +35,7 @@ from app.bench.playback import SAMPLE_RATE, Chunk
 
 PCM, TOKENS = "pcm", "tokens"
 MODES = (PCM, TOKENS)
-FRAME_HEADER = struct.Struct("<BBHHI")  # kind, version, K, n, first frame index (app/protocol.py)
+AUDIO_FRAME = "audio.frame"  # the log's type of a binary token frame (not a server event type)
 
 
 class CodecMismatch(ValueError):
@@ -144,10 +142,10 @@ def load_client_codec(name: str, kbps: float) -> Any:
     """The codec a token-mode client runs: the same choice as `hark serve --codec NAME --kbps KBPS`."""
     import torch  # noqa: PLC0415 - keep imports light
 
-    from app.commands.serve import load_codec_choice  # noqa: PLC0415
+    from app.runtime import load_codec  # noqa: PLC0415
 
     torch.set_num_threads(1)  # the client's codec on one core: the server under test needs the rest
-    return load_codec_choice(name, kbps)
+    return load_codec(name, kbps)
 
 
 class CachedEncoder:
@@ -238,23 +236,23 @@ class RealtimeClient:
     async def _start(self, turn_detection: dict | None, max_output_tokens: int | None) -> None:
         async with asyncio.timeout(60):
             created = json.loads(await self.ws.recv())
-        if created.get("type") != "session.created":
+        if created.get("type") != p.ServerEvents.SESSION_CREATED:
             raise ConnectionError(f"expected session.created, got {created.get('type')!r}")
         self.session = created["session"]
         if self.mode == TOKENS:
             self._check_codec(self.session["hark"]["codec"])
         self._tasks.append(asyncio.create_task(self._receive()))
-        fmt = (
-            {"type": p.TOKENS_FORMAT} if self.mode == TOKENS else {"type": p.PCM_FORMAT, "rate": SAMPLE_RATE}
-        )
+        fmt = p.audio_format_json(p.TOKENS_FORMAT if self.mode == TOKENS else p.PCM_FORMAT)
         session = {
             "type": "realtime",
             "audio": {"input": {"format": fmt, "turn_detection": turn_detection}, "output": {"format": fmt}},
             "max_output_tokens": "inf" if max_output_tokens is None else max_output_tokens,
         }
         await self.send("session.update", session=session)
-        updated = await self.wait_for(lambda a: a.type in ("session.updated", "error"), 30)
-        if updated.type == "error":
+        updated = await self.wait_for(
+            lambda a: a.type in (p.ServerEvents.SESSION_UPDATED, p.ServerEvents.ERROR), 30
+        )
+        if updated.type == p.ServerEvents.ERROR:
             raise ConnectionError(f"session.update refused: {updated.event['error']['message']}")
         self._tasks.append(asyncio.create_task(self.mic.run()))
 
@@ -345,32 +343,31 @@ class RealtimeClient:
     def _on_event(self, event: dict, t: float) -> Arrival:
         kind = event.get("type", "?")
         rid = event.get("response_id") or (event.get("response") or {}).get("id")
-        if kind == "response.output_item.added" and event["item"].get("type") == "message":
+        if kind == p.ServerEvents.OUTPUT_ITEM_ADDED and event["item"].get("type") == "message":
             self._audio_response = rid
         chunk = None
-        if kind == "response.output_audio.delta":
-            raw = base64.b64decode(event["delta"]) if self.decode_audio else b""
-            samples = len(raw) // 2 if self.decode_audio else len(event["delta"]) * 3 // 8
-            audio = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0 if self.decode_audio else None
+        if kind == p.ServerEvents.AUDIO_DELTA:
+            audio = p.pcm16_to_float(p.decode_pcm16(event["delta"])) if self.decode_audio else None
+            samples = len(audio) if audio is not None else len(event["delta"]) * 3 // 8
             chunk = Chunk(t, samples, audio)
             event = {k: v for k, v in event.items() if k != "delta"}  # the samples live in the chunk
         return Arrival(t, kind, event, rid, chunk)
 
     async def _on_frame(self, data: bytes, t: float) -> Arrival:
-        kind, _, K, n, index = FRAME_HEADER.unpack_from(data)
-        if kind != p.KIND_ASSISTANT_CODES:
-            raise ConnectionError(f"unexpected binary frame kind {kind}")
+        frame = p.read_token_frame(data)
+        if frame.kind != p.KIND_ASSISTANT_CODES:
+            raise ConnectionError(f"unexpected binary frame kind {frame.kind}")
         audio, ready = None, t
         if self._decoder is not None:
-            codes = np.frombuffer(data, "<u2", offset=FRAME_HEADER.size).reshape(K, n).astype(np.int64)
-            if index == 0:  # a response's audio starts a new decoder stream (as on the server)
+            if frame.frame_index == 0:  # a response's audio starts a new decoder stream (as on the server)
                 self._decoder.reset()
             loop = asyncio.get_running_loop()
-            audio = await loop.run_in_executor(self._executor, self._decoder.decode, codes)
+            audio = await loop.run_in_executor(self._executor, self._decoder.decode, frame.codes)
             ready = time.monotonic()
             self.decode_ms.append(1000 * (ready - t))
+        n = frame.codes.shape[1]
         chunk = Chunk(ready, n * (self.codec.frame_size if self.codec else 320), audio)
-        return Arrival(t, "audio.frame", {"frame_index": index}, self._audio_response, chunk)
+        return Arrival(t, AUDIO_FRAME, {"frame_index": frame.frame_index}, self._audio_response, chunk)
 
     async def wait_for(self, predicate: Callable[[Arrival], bool], timeout: float, start: int = 0) -> Arrival:
         """The first logged message from index `start` on that satisfies `predicate`, waiting for it.
@@ -413,4 +410,4 @@ class RealtimeClient:
 
     def errors(self) -> list[dict]:
         """The `error` events received."""
-        return [a.event["error"] for a in self.log if a.type == "error"]
+        return [a.event["error"] for a in self.log if a.type == p.ServerEvents.ERROR]

@@ -37,7 +37,8 @@ from app.bench.playback import first_sound
 from app.bench.profile import format_profile
 from app.bench.questions import Utterance, held_out_questions
 from app.bench.server_process import Target, TargetConfig, check_modes, measuring
-from app.cli import HarkError
+from app.protocol import ServerEvents
+from app.runtime import HarkError
 
 TARGET_P50_MS, TARGET_P95_MS = 300.0, 500.0  # issue 8, shipped default model on the 2-core CPU
 TURN_MODES = ("client", "server_vad")
@@ -154,17 +155,19 @@ async def _turn(client: RealtimeClient, question: Utterance, config: LatencyConf
     end = said.at(question.voiced_end)
     try:
         created = await client.wait_for(
-            lambda a: a.type == "response.created" and a.t > end, config.turn_timeout_s, start
+            lambda a: a.type == ServerEvents.RESPONSE_CREATED and a.t > end, config.turn_timeout_s, start
         )
         rid = created.response_id
         metrics = await client.wait_for(
-            lambda a: a.type == "hark.metrics" and a.response_id == rid, config.turn_timeout_s, start
+            lambda a: a.type == ServerEvents.HARK_METRICS and a.response_id == rid,
+            config.turn_timeout_s,
+            start,
         )
     except TimeoutError:
         record["error"] = f"no response within {config.turn_timeout_s:g} s"
         await client.send("response.cancel")  # a late response must not answer the next question
         return record
-    done = client.events("response.done", rid)[-1].event["response"]
+    done = client.events(ServerEvents.RESPONSE_DONE, rid)[-1].event["response"]
     record.update(
         response_id=rid, status=done["status"], reason=(done.get("status_details") or {}).get("reason")
     )

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from app.cli import HarkError
+from app.runtime import HarkError
 
 RATE_HZ = 100
 # (stage, markers): a stack belongs to the first stage with a marker in any frame or the thread name.

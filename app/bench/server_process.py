@@ -27,7 +27,8 @@ import websockets
 from app.bench.client import MODES, CodecMismatch, RealtimeClient
 from app.bench.profile import Profiler
 from app.bench.stats import machine_info
-from app.cli import HarkError
+from app.model_spec import CODEC_SPEC_HELP, ENGINE_SPEC_HELP
+from app.runtime import HarkError
 
 START_TIMEOUT_S = 180.0  # loading the default models on a busy 2-core machine
 STOP_TIMEOUT_S = 20.0
@@ -45,11 +46,10 @@ class TargetConfig:
     url: str = field(
         default="", metadata={"help": "measure this running server (ws://HOST:PORT/v1/realtime) instead"}
     )
-    engine: str = field(
-        default="",
-        metadata={"help": "engine of the started server: a folder or random:PRESET (default: shipped)"},
+    engine: str = field(default="", metadata={"help": f"of the started server; {ENGINE_SPEC_HELP}"})
+    codec: str = field(
+        default="", metadata={"help": f"of the started server and of token-mode clients; {CODEC_SPEC_HELP}"}
     )
-    codec: str = field(default="", metadata={"help": "codec of the started server and of token-mode clients"})
     kbps: float = field(default=3.0, metadata={"help": "codec bitrate"})
     threads: int = field(default=0, metadata={"help": "torch threads of the started server (0: its default)"})
     serve_flags: str = field(

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from app.cli import HarkError
 from app.config import add_dataclass_arguments, dataclass_from_arguments
+from app.runtime import HarkError
 
 
 class Benchmark(NamedTuple):

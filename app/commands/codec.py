@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.cli import HarkError
+from app.model_spec import CODEC_SPEC_HELP
+from app.runtime import HarkError, load_codec
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("output", metavar=target)
         action.add_argument(
             "--codec",
-            metavar="PATH",
-            help="codec checkpoint (.safetensors or its folder, or official .th weights); "
-            "default: official weights in the torch hub cache, else assets/codec/",
+            metavar="SPEC",
+            help=f"{CODEC_SPEC_HELP}; a checkpoint is a .safetensors or its folder, or official .th weights "
+            "(default: default, the official weights in the torch hub cache, else assets/codec/)",
         )
         if has_kbps:
             action.add_argument("--kbps", type=float, default=3.0, help="bitrate: 1.5, 3 or 6 (default: 3)")
@@ -66,12 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace, kbps: float = 3.0):
-    from audio.codec import load_codec
-
-    try:
-        return load_codec(args.codec, kbps=kbps)
-    except (FileNotFoundError, ValueError) as e:
-        raise HarkError(str(e)) from e
+    return load_codec(args.codec, kbps)
 
 
 def _read_input(path: str, sample_rate: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import HarkError
+from app.runtime import HarkError
 
 NO_DEVICES_HINT = (
     "No audio devices found. hark talk needs a microphone and a speaker; without them use "

@@ -12,7 +12,8 @@ import logging
 import os
 from pathlib import Path
 
-from app.cli import HarkError
+from app.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP
+from app.runtime import API_KEY_ENV, HarkError, ModelChoice, load_codec, load_models
 
 DEFAULT_LOG = Path.home() / ".cache" / "hark" / "talk.log"
 NO_DEVICE_HINT = (
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("talk", help="talk to the assistant in a terminal UI", description=__doc__)
     parser.add_argument("--connect", metavar="URL", help="talk to a `hark serve` at ws://HOST:PORT instead")
     parser.add_argument(
-        "--api-key", default=os.environ.get("HARK_API_KEY"), help="key for --connect (default: $HARK_API_KEY)"
+        "--api-key", default=os.environ.get(API_KEY_ENV), help=f"key for --connect (default: ${API_KEY_ENV})"
     )
     parser.add_argument("--input", metavar="FILE", help="read the microphone from this WAV file instead")
     parser.add_argument(
@@ -46,12 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tokens", action="store_true", help="send codec tokens, not PCM (the client runs the codec)"
     )
-    parser.add_argument(
-        "--engine", metavar="PATH", help="engine checkpoint folder, or random:PRESET (default: assets/engine)"
-    )
-    parser.add_argument(
-        "--codec", metavar="PATH", help="codec checkpoint, or 'random' (default: the shipped one)"
-    )
+    parser.add_argument("--engine", metavar="SPEC", help=f"{ENGINE_SPEC_HELP} (default: default)")
+    parser.add_argument("--codec", metavar="SPEC", help=f"{CODEC_SPEC_HELP} (default: default)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads per operation (0: torch's default; see serve)"
     )
@@ -90,20 +87,17 @@ def check_audio(args: argparse.Namespace) -> None:
             raise HarkError(f"no audio {kind} device was found (devices: {seen}); {NO_DEVICE_HINT}") from e
 
 
-def load_models(args: argparse.Namespace):
+def models_for_mode(args: argparse.Namespace):
     """(engine, codec) as the mode needs them: both embedded, only the codec for --connect --tokens.
 
-    `--engine random:tiny --codec random` runs untrained models (demos and tests before weights ship).
+    `--engine random:tiny --codec random:tiny` runs untrained models (demos and tests before weights ship).
     """
-    from app.commands.serve import ModelChoice, load_codec_choice
-    from app.commands.serve import load_models as load_served
-
-    choice = ModelChoice(engine=args.engine or "", codec=args.codec or "", threads=args.threads)
+    choice = ModelChoice(engine=args.engine or DEFAULT, codec=args.codec or DEFAULT, threads=args.threads)
     if args.connect is None:
-        return load_served(choice)
+        return load_models(choice)
     if not args.tokens:
         return None, None
-    return None, load_codec_choice(choice.codec, choice.kbps)
+    return None, load_codec(choice.codec, choice.kbps)
 
 
 def log_to_file(path: Path) -> None:
@@ -120,7 +114,7 @@ def log_to_file(path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check, load, then run the UI until the user quits."""
     check_audio(args)  # first: it needs no torch, so a missing device is reported at once
-    engine, codec = load_models(args)
+    engine, codec = models_for_mode(args)
 
     from ui.audio_io import AudioIO, AudioSpec
     from ui.client import TalkClient, TalkConfig
