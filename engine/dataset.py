@@ -1,4 +1,5 @@
-"""Training windows from a synthesized dialogue dataset (format: docs/engine.md).
+"""Training windows: from a synthesized dialogue dataset (format: docs/engine.md), or text-only ones
+generated on the fly for the text stage.
 
 A window is the dialogue's text context (always kept whole) followed by a random crop of at most
 `crop_steps` audio steps, with the model's inputs and targets built as engine/model.py documents.
@@ -8,14 +9,17 @@ Batches left-pad the contexts (with -1) and right-pad the steps (targets IGNORE)
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, IterableDataset
 
+from engine.data.text_dialogue import text_dialogue
 from engine.model import IGNORE, ModelConfig, stream_inputs, stream_targets
-from engine.tokenizer import BOS_ID, PAD_ID
+from engine.tokenizer import BOS_ID, PAD_ID, TextTokenizer
 
 
 def read_manifest(folder: str | Path, split: str) -> list[dict]:
@@ -81,23 +85,97 @@ class DialogueWindows(Dataset):
             arrays = {key: d[key] for key in ("user_codes", "asst_codes", "text", "user_text", "prefix")}
         G = cfg.frames_per_step
         user, asst = to_chunks(arrays["user_codes"], G), to_chunks(arrays["asst_codes"], G)  # [S, K, G]
-        text = torch.from_numpy(arrays["text"].astype(np.int64))[None]  # [1, S]
-        user_text = torch.from_numpy(arrays["user_text"].astype(np.int64))[None]
-        text_in, user_text_in, asst_in = stream_inputs(cfg, text, user_text, asst[None], BOS_ID)
         S = user.shape[0]
         length = min(S, self.crop_steps)
         start = int(self.rng.integers(0, S - length + 1)) if self.random_crop else 0
-        window = slice(start, start + length)
-        return {
-            "prefix": torch.from_numpy(arrays["prefix"].astype(np.int64))[: cfg.max_context],
-            "user": user[window],
-            "text_in": text_in[0, window],
-            "user_text_in": user_text_in[0, window],
-            "asst_in": asst_in[0, window],
-            "text": text[0, window],
-            "user_text": user_text[0, window],
-            "audio": stream_targets(cfg, asst[None])[0, window],
-        }
+        return make_window(
+            cfg,
+            arrays["prefix"],
+            arrays["text"],
+            arrays["user_text"],
+            user,
+            asst,
+            slice(start, start + length),
+        )
+
+
+def make_window(
+    cfg: ModelConfig,
+    prefix: np.ndarray,
+    text: np.ndarray,
+    user_text: np.ndarray,
+    user: torch.Tensor | None,
+    asst: torch.Tensor | None,
+    window: slice,
+) -> dict[str, torch.Tensor]:
+    """One training window of a dialogue: the inputs and targets of steps `window` and its whole context.
+
+    Args:
+        prefix: the context tokens [P]; text, user_text: the two text streams [S].
+        user, asst: the two channels' codec chunks [S, K, G]; None for a text-only dialogue, whose audio
+            inputs are all START (the learned "no audio here" code every stream starts from) and whose
+            audio targets are IGNORE.
+    """
+    S = len(text)
+    no_audio = torch.full((S, cfg.num_codebooks, cfg.frames_per_step), cfg.start_code, dtype=torch.long)
+    text_t = torch.from_numpy(text.astype(np.int64))[None]  # [1, S]
+    user_text_t = torch.from_numpy(user_text.astype(np.int64))[None]
+    asst_chunks = no_audio if asst is None else asst
+    text_in, user_text_in, asst_in = stream_inputs(cfg, text_t, user_text_t, asst_chunks[None], BOS_ID)
+    audio = torch.full_like(no_audio, IGNORE) if asst is None else stream_targets(cfg, asst[None])[0]
+    return {
+        "prefix": torch.from_numpy(prefix.astype(np.int64))[: cfg.max_context],
+        "user": (no_audio if user is None else user)[window],
+        "text_in": text_in[0, window],
+        "user_text_in": user_text_in[0, window],
+        "asst_in": asst_in[0, window],
+        "text": text_t[0, window],
+        "user_text": user_text_t[0, window],
+        "audio": audio[window],
+    }
+
+
+class TextWindows(IterableDataset):
+    """An endless stream of text-only training windows, generated on the fly (engine/data/text_dialogue.py).
+
+    Window i is a random crop of text dialogue `seed * 1_000_003 + first + i` of `split`, so a resumed
+    run continues with dialogues it has not seen by passing the number of windows already used as
+    `first`."""
+
+    def __init__(
+        self,
+        split: str,
+        cfg: ModelConfig,
+        tokenizer: TextTokenizer,
+        crop_steps: int,
+        seed: int = 0,
+        first: int = 0,
+    ):
+        self.split, self.cfg, self.tokenizer = split, cfg, tokenizer
+        self.crop_steps, self.seed, self.first = crop_steps, seed, first
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        index = self.first
+        while True:
+            yield self.window(index)
+            index += 1
+
+    def window(self, index: int) -> dict[str, torch.Tensor]:
+        """Window `index` of the stream."""
+        seed = self.seed * 1_000_003 + index
+        dialogue = text_dialogue(seed, self.split, self.tokenizer)
+        S = len(dialogue.text)
+        length = min(S, self.crop_steps)
+        start = random.Random(f"crop/{seed}").randrange(S - length + 1)
+        return make_window(
+            self.cfg,
+            dialogue.prefix,
+            dialogue.text,
+            dialogue.user_text,
+            None,
+            None,
+            slice(start, start + length),
+        )
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

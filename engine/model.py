@@ -378,7 +378,7 @@ class Logits(NamedTuple):
 
     text: Tensor  # [B, T, V]
     user_text: Tensor  # [B, T, V]
-    audio: Tensor  # [B, T, K, G, codebook_size]
+    audio: Tensor | None  # [B, T, K, G, codebook_size]; None when not asked for
 
 
 class OmniModel(nn.Module):
@@ -451,16 +451,26 @@ class OmniModel(nn.Module):
                 routings.append(routing)
         return self.norm(h), routings
 
-    def heads(self, h: Tensor) -> Logits:
-        """h [B, T, d] -> logits of every output stream."""
-        return Logits(self.text_head(h), self.user_text_head(h), self.audio_head(h))
+    def heads(self, h: Tensor, audio: bool = True) -> Logits:
+        """h [B, T, d] -> logits of every output stream (`audio` False: the text streams only, for
+        text-only batches, whose audio targets are all IGNORE)."""
+        return Logits(self.text_head(h), self.user_text_head(h), self.audio_head(h) if audio else None)
 
-    def forward(self, prefix: Tensor, user: Tensor, text_in: Tensor, user_text_in: Tensor, asst_in: Tensor):
+    def forward(
+        self,
+        prefix: Tensor,
+        user: Tensor,
+        text_in: Tensor,
+        user_text_in: Tensor,
+        asst_in: Tensor,
+        audio: bool = True,
+    ):
         """Full-sequence forward (training, tests): the context then T audio steps, causal.
 
         Args:
             prefix: [B, P] context tokens, left-padded with -1 (pads are invisible).
             user, asst_in: [B, T, K, G]; text_in, user_text_in: [B, T] (see `stream_inputs`).
+            audio: compute the audio logits (False: `Logits.audio` is None).
 
         Returns:
             (Logits for the T steps, routings)
@@ -472,7 +482,7 @@ class OmniModel(nn.Module):
         )
         views = self.sequence_views(prefix >= 0, user.shape[1])
         h, routings = self.backbone(h, views)
-        return self.heads(h[:, P:]), routings
+        return self.heads(h[:, P:], audio), routings
 
     def sequence_views(self, prefix_valid: Tensor, steps: int) -> tuple[AttentionView, AttentionView]:
         """Attention views for a whole sequence of a left-padded prefix [B, P] then `steps` steps."""

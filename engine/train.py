@@ -1,4 +1,10 @@
-"""`hark train engine`: train the omni model on a synthesized dialogue dataset.
+"""`hark train engine`: train the omni model, stage by stage, in one checkpoint format.
+
+Stages (`--stage`), each starting from the previous one's weights with `--init`:
+- `text`: the skills, from text dialogues generated on the fly in the audio dialogues' token layout
+  (engine/data/text_dialogue.py; no dataset, no codec); only the two text streams are trained;
+- `dialogue`: full-duplex spoken dialogues from a `hark data synth` dataset, with `--text-fraction` of
+  the steps on text-only batches so the text skills are kept while audio learns.
 
 AdamW with linear warm-up and cosine decay; one weighted cross-entropy per stream (monologue text and user
 transcript with PAD targets down-weighted, as Moshi does; each audio codebook), plus the MoE balance and
@@ -20,6 +26,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +37,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from engine.dataset import DialogueWindows, collate, read_info, read_manifest, silence_codes
+from engine.data.templates import CLOCK_STYLE
+from engine.dataset import DialogueWindows, TextWindows, collate, read_info, read_manifest, silence_codes
+from engine.eval.text_stage import evaluate_text_stage
 from engine.model import IGNORE, PRESETS, OmniModel, load_balance_loss, router_z_loss
 from engine.tokenizer import DEFAULT_PATH as DEFAULT_TOKENIZER
 from engine.tokenizer import PAD_ID, TextTokenizer
@@ -43,6 +52,12 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Settings of `hark train engine` (each field is a flag)."""
 
+    stage: str = field(
+        default="dialogue",
+        metadata={
+            "help": "text: skills from generated text dialogues; dialogue: the spoken dialogues of --data"
+        },
+    )
     data: str = field(default="data/engine", metadata={"help": "dataset folder from `hark data synth`"})
     out: str = field(default="runs/engine", metadata={"help": "run folder (resumed when it has a state)"})
     preset: str = field(default="cpu", metadata={"help": "model size: tiny, cpu or gpu"})
@@ -68,9 +83,19 @@ class TrainConfig:
     audio_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
     aux_loss_coef: float = 0.01
     z_loss_coef: float = 0.001
+    text_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of the dialogue stage's steps trained on a text-only batch (keeps the skills)"
+        },
+    )
     log_every: int = 50
     eval_every: int = 500
     eval_batches: int = 8
+    text_eval_dialogues: int = field(
+        default=100,
+        metadata={"help": "held-out text dialogues decoded at each evaluation (exact match; 0: none)"},
+    )
     save_every: int = 500
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     workers: int = field(default=0, metadata={"help": "data loader processes"})
@@ -102,21 +127,32 @@ def _weighted_ce(logits: torch.Tensor, targets: torch.Tensor, pad_weight: float 
 def compute_losses(
     logits, routings, batch: dict, config: TrainConfig, num_experts: int
 ) -> dict[str, torch.Tensor]:
-    """Per-stream losses and the weighted total ("loss")."""
+    """Per-stream losses and the weighted total ("loss"); no audio losses when `logits.audio` is None (a
+    text-only batch)."""
     losses = {
         "text": _weighted_ce(logits.text, batch["text"], config.pad_weight),
         "user_text": _weighted_ce(logits.user_text, batch["user_text"], config.pad_weight),
     }
-    for k in range(logits.audio.shape[2]):
-        losses[f"audio{k}"] = _weighted_ce(logits.audio[:, :, k], batch["audio"][:, :, k], None)
     total = config.text_weight * losses["text"] + config.user_text_weight * losses["user_text"]
-    total = total + sum(w * losses[f"audio{k}"] for k, w in enumerate(config.audio_weights))
+    if logits.audio is not None:
+        for k in range(logits.audio.shape[2]):
+            losses[f"audio{k}"] = _weighted_ce(logits.audio[:, :, k], batch["audio"][:, :, k], None)
+        total = total + sum(w * losses[f"audio{k}"] for k, w in enumerate(config.audio_weights))
     if routings:
         losses["balance"] = torch.stack([load_balance_loss(r, num_experts) for r in routings]).mean()
         losses["z"] = torch.stack([router_z_loss(r) for r in routings]).mean()
         total = total + config.aux_loss_coef * losses["balance"] + config.z_loss_coef * losses["z"]
     losses["loss"] = total
     return losses
+
+
+def is_text_step(step: int, config: TrainConfig) -> bool:
+    """Whether optimizer step `step` trains on a text-only batch: every step of the text stage, and in the
+    dialogue stage an evenly spread `text_fraction` of them (deterministic, so resuming keeps the mix)."""
+    if config.stage == "text":
+        return True
+    f = config.text_fraction
+    return math.floor((step + 1) * f) > math.floor(step * f)
 
 
 def set_dropout(model: OmniModel, p: float) -> None:
@@ -134,19 +170,28 @@ def expert_usage(routings, num_experts: int) -> list[float]:
     return (counts / counts.sum()).tolist()
 
 
+STAGES = ("text", "dialogue")
+
+
 class Trainer:
     """One training run (one process of it under torchrun)."""
 
     def __init__(self, config: TrainConfig):
+        if config.stage not in STAGES:
+            raise ValueError(f"unknown stage {config.stage!r}; choose one of {STAGES}")
         self.config = config
         self.distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
         self.device = self._setup_device()
         self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
         self.out = Path(config.out)
-        info = read_info(config.data)
+        self.audio = config.stage != "text"
+        info = read_info(config.data) if self.audio else {}
         self.tokenizer_file = self._tokenizer_file(info)
+        self.tokenizer = TextTokenizer.load(self.tokenizer_file)
         self.codec_id = info.get("codec_id")
-        self.clock_context = info.get("clock_context", "digits")  # datasets from before the field: digits
+        # datasets from before the field worded the clock in digits; the text stage as synth does now
+        self.clock_context = info.get("clock_context", "digits") if self.audio else CLOCK_STYLE
         model = self._build_model(info)
         set_dropout(model, config.dropout)
         self.model_config = model.config
@@ -159,10 +204,14 @@ class Trainer:
         self.optimizer = self._optimizer()
         self.step = self._resume()
         crop = config.crop_steps or self.model_config.context_window
-        self.train_set = DialogueWindows(
-            config.data, "train", self.model_config, crop, True, config.seed + self.rank
-        )
-        self.test_set = DialogueWindows(config.data, "test", self.model_config, crop, False)
+        if self.audio:
+            self.train_set = DialogueWindows(
+                config.data, "train", self.model_config, crop, True, config.seed + self.rank
+            )
+            self.test_set = DialogueWindows(config.data, "test", self.model_config, crop, False)
+        self.text_train = TextWindows("train", self.model_config, self.tokenizer, crop, config.seed)
+        self.text_test = TextWindows("test", self.model_config, self.tokenizer, crop, config.seed)
+        self.train_seconds = 0.0  # wall time spent in training steps (evaluations excluded)
 
     def _setup_device(self) -> torch.device:
         if self.config.threads:
@@ -190,22 +239,25 @@ class Trainer:
             return self._load_matching(Path(self.config.init), info)
         if self.config.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.config.preset!r}; choose one of {sorted(PRESETS)}")
-        cfg = dataclasses.replace(
-            PRESETS[self.config.preset],
-            text_vocab_size=TextTokenizer.load(self.tokenizer_file).vocab_size,
-            num_codebooks=info["K"],
-            frames_per_step=info["G"],
-            silence_codes=silence_codes(
-                self.config.data, read_manifest(self.config.data, "train"), info["K"]
-            ),
-        )
+        preset = PRESETS[self.config.preset]
+        cfg = dataclasses.replace(preset, text_vocab_size=TextTokenizer.load(self.tokenizer_file).vocab_size)
+        if self.audio:
+            cfg = dataclasses.replace(
+                cfg, num_codebooks=info["K"], frames_per_step=info["G"], silence_codes=self._silence(info)
+            )
         torch.manual_seed(self.config.seed)
         return OmniModel(cfg)
 
+    def _silence(self, info: dict) -> list[int]:
+        return silence_codes(self.config.data, read_manifest(self.config.data, "train"), info["K"])
+
     def _load_matching(self, folder: Path, info: dict) -> OmniModel:
         """The model saved in `folder` (fp32), refused unless it reads the dataset's codec tokens: the same
-        K and G, and the same codec when both name one (a run's resume point does not)."""
+        K and G, and the same codec when both name one (a run's resume point does not). Weights that
+        never heard a codec (the text stage's) take the dataset's silence codes."""
         model = load_model(folder, torch.float32)
+        if not self.audio:
+            return model
         codec = read_meta(folder).get("codec_id")
         if (model.config.num_codebooks, model.config.frames_per_step) != (info["K"], info["G"]) or (
             codec and self.codec_id and codec != self.codec_id
@@ -215,6 +267,8 @@ class Trainer:
                 f"(K={info['K']}, G={info['G']}, codec {self.codec_id}); "
                 "synthesize the dataset with the codec it was trained on"
             )
+        if not codec:
+            model.config.silence_codes = self._silence(info)
         return model
 
     def _optimizer(self) -> torch.optim.AdamW:
@@ -235,16 +289,20 @@ class Trainer:
         if not (state / "state.json").is_file():
             return 0
         self.optimizer.load_state_dict(torch.load(state / "optimizer.pt", map_location=self.device))
-        return json.loads((state / "state.json").read_text())["step"]
+        saved = json.loads((state / "state.json").read_text())
+        self.resumed_train_seconds = saved.get("train_seconds", 0.0)
+        return saved["step"]
 
     def _autocast(self):
         enabled = self.config.amp and (self.device.type == "cuda" or torch.cpu._is_avx512_bf16_supported())
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def _forward(self, model, batch: dict):
+    def _forward(self, model, batch: dict, audio: bool):
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with self._autocast():
-            logits, routings = model(b["prefix"], b["user"], b["text_in"], b["user_text_in"], b["asst_in"])
+            logits, routings = model(
+                b["prefix"], b["user"], b["text_in"], b["user_text_in"], b["asst_in"], audio=audio
+            )
         return compute_losses(logits, routings, b, self.config, self.model_config.num_experts), routings
 
     def _loader(self, epoch: int) -> DataLoader:
@@ -264,41 +322,55 @@ class Trainer:
             drop_last=len(self.train_set) >= self.config.batch_size,
         )
 
+    def _audio_batches(self) -> Iterator[dict]:
+        """The dialogue windows, epoch after epoch (resumed at the epoch the step falls in)."""
+        epoch = self.step // max(1, len(self._loader(0)))
+        while True:
+            yield from self._loader(epoch)
+            epoch += 1
+
+    def _text_batch(self, windows: TextWindows, index: int) -> dict:
+        """Text batch `index` of `windows`: its own dialogues for every step and process."""
+        size = self.config.batch_size
+        first = (index * self.world + self.rank) * size
+        return collate([windows.window(first + i) for i in range(size)])
+
     def run(self) -> Path:
         """Train to `config.steps`; returns the engine checkpoint folder."""
         config, is_main = self.config, self.rank == 0
         bar = tqdm(
             total=config.steps, initial=self.step, desc="train engine", unit="step", disable=not is_main
         )
-        epoch, started, seen = self.step // max(1, len(self._loader(0))), time.time(), 0
+        audio_batches = self._audio_batches() if self.audio else None
+        self.train_seconds = getattr(self, "resumed_train_seconds", 0.0)
+        seen = 0
         while self.step < config.steps:
-            for batch in self._loader(epoch):
-                if self.step >= config.steps:
-                    break
-                losses, routings = self._train_step(batch)
-                seen += batch["user"].shape[0] * batch["user"].shape[1]
-                self.step += 1
-                bar.update()
-                if is_main and self.step % config.log_every == 0:
-                    self._log(
-                        "train", losses, routings, audio_steps_per_s=round(seen / (time.time() - started), 1)
-                    )
-                    bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
-                if self.step % config.eval_every == 0 or self.step == config.steps:
-                    self._evaluate(is_main)
-                if is_main and (self.step % config.save_every == 0 or self.step == config.steps):
-                    self._save()
-            epoch += 1
+            started = time.time()
+            text = is_text_step(self.step, config)
+            batch = self._text_batch(self.text_train, self.step) if text else next(audio_batches)
+            losses, routings = self._train_step(batch, audio=not text)
+            self.train_seconds += time.time() - started
+            seen += batch["user"].shape[0] * batch["user"].shape[1]
+            self.step += 1
+            bar.update()
+            if is_main and self.step % config.log_every == 0:
+                kind = "train_text" if text and self.audio else "train"
+                self._log(kind, losses, routings, audio_steps_per_s=round(seen / self.train_seconds, 1))
+                bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
+            if self.step % config.eval_every == 0 or self.step == config.steps:
+                self._evaluate(is_main)
+            if is_main and (self.step % config.save_every == 0 or self.step == config.steps):
+                self._save()
         bar.close()
         if self.distributed:
             dist.destroy_process_group()
         return self.out / "engine"
 
-    def _train_step(self, batch: dict):
+    def _train_step(self, batch: dict, audio: bool):
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.config)
         self.ddp.train()
-        losses, routings = self._forward(self.ddp, batch)
+        losses, routings = self._forward(self.ddp, batch, audio)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -306,23 +378,40 @@ class Trainer:
         return losses, routings
 
     @torch.no_grad()
-    def _evaluate(self, is_main: bool) -> dict[str, float]:
-        """Mean losses over the first `eval_batches` batches of test windows (logged by rank 0)."""
+    def _evaluate(self, is_main: bool) -> None:
+        """Held-out losses (the first `eval_batches` test batches of each kind of data the stage trains
+        on) and, on rank 0, the text stage's exact-match accuracy on held-out text dialogues."""
         self.model.eval()
+        if self.audio:
+            loader = DataLoader(self.test_set, batch_size=self.config.batch_size, collate_fn=collate)
+            self.last_eval = self._mean_losses(loader, audio=True)
+            if is_main:
+                self._log("eval", self.last_eval, None)
+        if not self.audio or self.config.text_fraction > 0:
+            batches = (self._text_batch(self.text_test, i) for i in range(self.config.eval_batches))
+            text_eval = self._mean_losses(batches, audio=False)
+            if not self.audio:
+                self.last_eval = text_eval
+            if is_main:
+                self._log("eval" if not self.audio else "eval_text", text_eval, None)
+        self.last_eval_step = self.step
+        trains_text = not self.audio or self.config.text_fraction > 0
+        if is_main and trains_text and self.config.text_eval_dialogues:
+            report = evaluate_text_stage(self.model, self.tokenizer, self.config.text_eval_dialogues)
+            self.last_text_accuracy = {k: v["accuracy"] for k, v in report["skills"].items()}
+            minutes = round(self.train_seconds / 60, 2)
+            self._log("text_accuracy", self.last_text_accuracy, None, train_minutes=minutes)
+
+    def _mean_losses(self, batches, audio: bool) -> dict[str, float]:
         totals: dict[str, float] = {}
-        loader = DataLoader(self.test_set, batch_size=self.config.batch_size, collate_fn=collate)
         n = 0
-        for n, batch in enumerate(loader, start=1):
-            losses, _ = self._forward(self.model, batch)
+        for n, batch in enumerate(batches, start=1):
+            losses, _ = self._forward(self.model, batch, audio)
             for key, value in losses.items():
                 totals[key] = totals.get(key, 0.0) + value.item()
             if n >= self.config.eval_batches:
                 break
-        self.last_eval = {key: value / max(n, 1) for key, value in totals.items()}
-        self.last_eval_step = self.step
-        if is_main:
-            self._log("eval", self.last_eval, None)
-        return self.last_eval
+        return {key: value / max(n, 1) for key, value in totals.items()}
 
     def _log(self, kind: str, losses: dict, routings, **extra) -> None:
         record = {
@@ -345,12 +434,21 @@ class Trainer:
         save_checkpoint(self.model, state, self.tokenizer_file, dtype=torch.float32)
         torch.save(self.optimizer.state_dict(), state / "optimizer.pt")
         (state / "state.json").write_text(
-            json.dumps({"step": self.step, "config": dataclasses.asdict(self.config)}) + "\n"
+            json.dumps(
+                {
+                    "step": self.step,
+                    "train_seconds": round(self.train_seconds, 1),
+                    "config": dataclasses.asdict(self.config),
+                }
+            )
+            + "\n"
         )
-        metrics = {"step": self.step}
+        metrics = {"step": self.step, "stage": self.config.stage}
         if hasattr(self, "last_eval"):  # the held-out losses of the latest evaluation, maybe an earlier step
             metrics["eval_step"] = self.last_eval_step
             metrics.update({f"eval_{k}": round(v, 4) for k, v in self.last_eval.items()})
+        if hasattr(self, "last_text_accuracy"):
+            metrics["eval_text_stage"] = self.last_text_accuracy
         save_checkpoint(
             self.model,
             self.out / "engine",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from audio.tts import SAMPLE_RATE, Voice
 from engine.data.speech import Speech
 from engine.data.templates import Clock, Exchange, random_exchange, smalltalk
+from engine.data.timing import TimedWords
 from engine.data.voices import pick_user_voice
 
 STEP_SAMPLES = 1280  # G = 4 codec frames of 320 samples
@@ -116,7 +117,7 @@ def plan_dialogue(
     The words and phrasings come from `split`, the voice from `voice_split` (default: `split` too); the
     evaluation crosses them to tell voices the model never heard from words it never heard."""
     rng = random.Random(f"dialogue/{split}/{seed}")
-    clock = Clock.random(rng)
+    clock = Clock.random(rng, split)
     target_words = rng.randint(16, 34)  # ~0.45 s per spoken word, gaps included -> 8-20 s
     turns: list[TurnPlan] = []
     interrupted = rng.random() < interruption_rate
@@ -152,7 +153,7 @@ def plan_dialogue(
 class Placed:
     """A piece of speech on the timeline: it starts at sample `offset`; audio from `cut` on is silenced."""
 
-    speech: Speech
+    speech: Speech | TimedWords  # timings alone in the text stage
     offset: int
     cut: int | None = None  # samples from `offset`
 
@@ -160,7 +161,7 @@ class Placed:
     def end(self) -> int:
         """Sample after the last audible one."""
         return self.offset + (
-            len(self.speech.wav) if self.cut is None else min(self.cut, len(self.speech.wav))
+            self.speech.num_samples if self.cut is None else min(self.cut, self.speech.num_samples)
         )
 
 
@@ -176,7 +177,11 @@ class Timeline:
     questions: list[tuple[int, int]] = field(default_factory=list)  # per turn: first/last word sample
 
 
-def layout(plan: DialoguePlan, questions: list[list[Speech]], answers: list[Speech]) -> Timeline:
+def layout(
+    plan: DialoguePlan,
+    questions: list[list[Speech | TimedWords]],
+    answers: list[Speech | TimedWords],
+) -> Timeline:
     """Place every turn's question parts and answer; the numbers follow the module docstring's rules.
 
     Args:
@@ -190,7 +195,7 @@ def layout(plan: DialoguePlan, questions: list[list[Speech]], answers: list[Spee
         first = len(user)
         for speech in parts:
             user.append(Placed(speech, t))
-            t += len(speech.wav) + int(turn.pause_s * SAMPLE_RATE)
+            t += speech.num_samples + int(turn.pause_s * SAMPLE_RATE)
         last = user[-1]
         user_end = last.offset + int(last.speech.words[-1][2] * SAMPLE_RATE)
         spans.append((user[first].offset + int(user[first].speech.words[0][1] * SAMPLE_RATE), user_end))
@@ -204,7 +209,7 @@ def layout(plan: DialoguePlan, questions: list[list[Speech]], answers: list[Spee
             "interrupted_at": None,
         }
         if turn.barge_in is not None and answer.duration >= MIN_INTERRUPTIBLE_S:
-            t = placed.offset + int(turn.barge_in * len(answer.wav))
+            t = placed.offset + int(turn.barge_in * answer.num_samples)
             stop = t // STEP_SAMPLES + turn.stop_steps
             placed.cut = stop * STEP_SAMPLES - placed.offset
             record["interrupted_at"] = stop

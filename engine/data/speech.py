@@ -48,6 +48,11 @@ class Speech:
     words: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
+    def num_samples(self) -> int:
+        """Length in samples."""
+        return len(self.wav)
+
+    @property
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.wav) / SAMPLE_RATE

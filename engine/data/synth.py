@@ -30,12 +30,12 @@ from engine.data.dialogue import STEP_SAMPLES, DialoguePlan, layout, plan_dialog
 from engine.data.encode import CodecHandle, encode_channels, open_codec, silence_column
 from engine.data.render import render
 from engine.data.speech import Speech, speak
+from engine.data.templates import CLOCK_STYLE
 from engine.data.voices import ASSISTANT_VOICE
 from engine.tokenizer import TextTokenizer
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the rendering or alignment rules change (invalidates the codes cache)
-CLOCK_STYLE = "spoken"  # how the prefix words the clock (dataset.json and the trained engine record it)
 
 
 def split_of(index: int, config: SynthConfig) -> str:

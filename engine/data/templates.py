@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import random
 import re
@@ -47,6 +48,7 @@ class Exchange:
 
 
 CLOCK_STYLES = ("spoken", "digits")
+CLOCK_STYLE = "spoken"  # how training data words the clock (dataset.json and trained engines record it)
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,34 @@ class Clock:
         raise ValueError(f"unknown clock style {style!r}; expected one of {CLOCK_STYLES}")
 
     @staticmethod
-    def random(rng: random.Random) -> Clock:
-        """A uniformly random minute between 2024 and 2030."""
+    def random(rng: random.Random, split: str | None = None) -> Clock:
+        """A uniformly random minute between 2024 and 2030; with a split, one of its clocks only (the test
+        split's times of day and days of the year never occur in training, see `is_held_out_clock`)."""
         start = dt.datetime(2024, 1, 1)
-        return Clock(start + dt.timedelta(minutes=rng.randrange(7 * 365 * 24 * 60)))
+        while True:
+            clock = Clock(start + dt.timedelta(minutes=rng.randrange(7 * 365 * 24 * 60)))
+            if split is None:
+                return clock
+            if (is_held_out_clock if split == "test" else is_training_clock)(clock.when):
+                return clock
+
+
+def _hashed_tenth(key: str) -> bool:
+    """A stable pseudo-random tenth of all keys."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % 10 == 0
+
+
+def is_held_out_clock(when: dt.datetime) -> bool:
+    """Test-split clocks: a held-out time of day and a held-out day of the year at once, so neither the
+    time nor the date answer of a test clock is ever spoken in training; training clocks have neither."""
+    held_time = _hashed_tenth(f"time/{when:%H:%M}")
+    held_day = _hashed_tenth(f"day/{when:%m-%d}")
+    return held_time and held_day
+
+
+def is_training_clock(when: dt.datetime) -> bool:
+    """Clocks a training dialogue may use: neither their time of day nor their day is held out."""
+    return not _hashed_tenth(f"time/{when:%H:%M}") and not _hashed_tenth(f"day/{when:%m-%d}")
 
 
 class Phrasings:
@@ -166,26 +192,49 @@ _ARITH_OP = {
 }
 
 
-def _operands(rng: random.Random, op: str) -> tuple[int, int, int]:
-    """(a, b, result) with small numbers and exact, non-negative results."""
+MAX_OPERAND = 20
+MAX_PRODUCT = 100
+
+
+@functools.cache
+def operand_table(op: str) -> tuple[tuple[int, int, int], ...]:
+    """Every (a, b, result) asked about `op`: sums and differences of 0-20 (never negative), products and
+    exact quotients of 0-20 up to a hundred."""
+    n = range(MAX_OPERAND + 1)
     if op == "plus":
-        a, b = rng.randint(0, 20), rng.randint(0, 20)
-        return a, b, a + b
+        return tuple((a, b, a + b) for a in n for b in n)
     if op == "minus":
-        a = rng.randint(0, 20)
-        b = rng.randint(0, a)
-        return a, b, a - b
+        return tuple((a, b, a - b) for a in n for b in n if b <= a)
     if op == "times":
-        a, b = rng.randint(0, 12), rng.randint(0, 12)
-        return a, b, a * b
-    b, q = rng.randint(1, 12), rng.randint(0, 12)
-    return b * q, b, q
+        return tuple((a, b, a * b) for a in n for b in n if a * b <= MAX_PRODUCT)
+    if op == "divided by":
+        return tuple((b * q, b, q) for b in n[1:] for q in n if b * q <= MAX_PRODUCT)
+    raise ValueError(f"unknown operation {op!r}")
+
+
+def is_held_out_pair(op: str, a: int, b: int) -> bool:
+    """Test-split number pairs: a tenth of the sums and differences never occur in training, so the test
+    asks the model to add and subtract, not to recall. Products and quotients form a table to learn by
+    heart, as people do, so all of them occur in both splits."""
+    return op in ("plus", "minus") and _hashed_tenth(f"{op}/{a}/{b}")
+
+
+def _operands(rng: random.Random, op: str, split: str) -> tuple[int, int, int]:
+    """(a, b, result) of `op` for `split` (test: a held-out pair where the operation has them)."""
+    table = operand_table(op)
+    held = [row for row in table if is_held_out_pair(op, row[0], row[1])]
+    if split == "test" and held:
+        return rng.choice(held)
+    while True:
+        row = rng.choice(table)
+        if not is_held_out_pair(op, row[0], row[1]):
+            return row
 
 
 def arithmetic(rng: random.Random, split: str, clock: Clock) -> Exchange:
     """ "what is seventeen plus five" -> "Seventeen plus five is twenty two."."""
     op = rng.choice(list(_ARITH_OP))
-    a, b, c = _operands(rng, op)
+    a, b, c = _operands(rng, op, split)
     wa, wb, wc = number_words(a), number_words(b), number_words(c)
     phrasings = _ARITH_ANY if rng.random() < 0.7 else _ARITH_OP[op]
     template, pid = phrasings.pick(rng, split)
@@ -370,36 +419,164 @@ _SMALLTALK: dict[str, tuple[Phrasings, str]] = {
     "greet": (
         _p(
             "greet",
-            "hello\nhi\nhi there\nhey\nhello there\ngood morning\ngood afternoon\nhey there\n"
-            "good evening\nhowdy",
+            """
+            hello
+            hi
+            hi there
+            hey
+            hello there
+            good morning
+            good afternoon
+            hey there
+            good evening
+            hey hello
+            hiya
+            hello hark
+            hi hark
+            morning
+            hey hark
+            """,
         ),
         "Hello! How can I help?",
     ),
     "identity": (
         _p(
             "identity",
-            "who are you\nwhat are you\nwhat is your name\nwhat's your name\ntell me about yourself\n"
-            "are you a robot\nwhat should I call you\nwho am I talking to\nintroduce yourself\nwho is this",
+            """
+            who are you
+            what are you
+            what is your name
+            what's your name
+            who are you exactly
+            are you a robot
+            what should I call you
+            who am I talking to
+            introduce yourself
+            what is your name please
+            tell me about yourself
+            what do I call you
+            are you a computer
+            who made you
+            please introduce yourself
+            """,
         ),
         "I am hark, a small voice assistant that runs on this computer.",
     ),
     "abilities": (
-        _p("abilities", "what can you do\nhow can you help me\nwhat are you good at\nwhat do you know\nhelp"),
+        _p(
+            "abilities",
+            """
+            what can you do
+            how can you help me
+            what are you good at
+            what do you know
+            what else can you do
+            what can you help me with
+            help
+            what are your skills
+            what do you do
+            what can you do for me
+            how do you help
+            what are you able to do
+            can you help me
+            what things can you do
+            tell me what you can do
+            """,
+        ),
         "I can do sums, tell the time and the date, set timers, and repeat words.",
     ),
     "thanks": (
-        _p("thanks", "thank you\nthanks\nthanks a lot\nthank you very much\nmuch appreciated\ngreat, thanks"),
+        _p(
+            "thanks",
+            """
+            thank you
+            thanks
+            thanks a lot
+            thank you very much
+            thank you so much
+            much appreciated
+            great, thanks
+            cheers
+            thanks so much
+            okay thank you
+            many thanks
+            thanks for that
+            that's great, thank you
+            perfect, thanks
+            thanks very much
+            """,
+        ),
         "You're welcome.",
     ),
     "howareyou": (
-        _p("howareyou", "how are you\nhow are you doing\nhow's it going\nare you okay\nhow do you feel"),
+        _p(
+            "howareyou",
+            """
+            how are you
+            how are you doing
+            how's it going
+            are you okay
+            how are you today
+            how do you feel
+            how are things
+            are you well
+            how have you been
+            how are you doing today
+            are you doing okay
+            how is it going
+            how are you feeling
+            are you alright
+            and how are you
+            """,
+        ),
         "I am doing well, thank you.",
     ),
     "stop": (
-        _p("stop", "stop\nstop talking\nbe quiet\nthat's enough\nokay stop\nnever mind\nplease stop\nhush"),
+        _p(
+            "stop",
+            """
+            stop
+            stop talking
+            be quiet
+            that's enough
+            okay stop
+            never mind
+            please stop
+            hush
+            quiet please
+            stop please
+            forget it
+            enough
+            cancel that
+            shush
+            please be quiet
+            """,
+        ),
         "Okay.",
     ),
-    "bye": (_p("bye", "goodbye\nbye\nsee you later\ngood night\nbye bye"), "Goodbye!"),
+    "bye": (
+        _p(
+            "bye",
+            """
+            goodbye
+            bye
+            see you later
+            good night
+            bye bye
+            see you
+            bye for now
+            talk to you later
+            see you soon
+            goodbye for now
+            catch you later
+            farewell
+            I'm off
+            later
+            okay bye
+            """,
+        ),
+        "Goodbye!",
+    ),
 }
 
 
@@ -418,27 +595,37 @@ _FALLBACK = _p(
     tell me about the {w}
     will it rain tomorrow
     where can I buy a {w}
-    what is the capital of {c}
+    what's the weather like tomorrow
     how do I draw a {w}
     play some music
     what does a {w} look like
     turn on the lights
-    how far away is the moon
+    where can I find a {w}
     call my {r}
     what is the square root of {n}
     tell me a joke
     send a message to my {r}
-    how do you spell {w}
+    tell me a story about a {w}
     book a table for {n}
     what is the news today
     why is the {w} so expensive
     how many people live in {c}
-    wake me up at {n} o'clock
+    what is the population of {c}
     who invented the {w}
     translate {w} into French
     what is the best {w}
     order a pizza for me
+    turn off the lights
+    how do you spell {w}
+    wake me up at {n} o'clock
+    what is the capital of {c}
+    how far away is the moon
+    play my favourite song
     how old is the universe
+    how do I cook a {w}
+    what language do they speak in {c}
+    remind me to call my {r}
+    send an email to my {r}
     """,
 )
 _COUNTRIES = [

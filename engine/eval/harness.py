@@ -28,8 +28,8 @@ from engine.data.voices import ASSISTANT_VOICE
 from engine.eval.config import EvalConfig
 from engine.eval.judge import SpeechJudge
 from engine.eval.score import report, score_turns, user_wer
-from engine.eval.stream import Trace, run_stream
-from engine.tokenizer import EOS_ID, TOOL_ID, TextTokenizer
+from engine.eval.stream import Trace, monologue_trace, run_stream
+from engine.tokenizer import TextTokenizer
 
 log = logging.getLogger(__name__)
 SEED_OFFSET = 10_000_000  # far from the seeds `hark data synth` uses (seed * 1_000_003 + index)
@@ -65,20 +65,8 @@ def make_cases(config: EvalConfig) -> list[Case]:
 
 def reference_trace(case: Case, tokenizer: TextTokenizer) -> Trace:
     """What a perfect engine would output for `case`: the data's own streams and reference audio."""
-    text = monologue(case.timeline, tokenizer)
-    pieces, tools, tool_tokens = [], [], None
-    for t, token in enumerate(text):
-        if token == TOOL_ID:
-            tool_tokens = []
-        elif tool_tokens is not None and token == EOS_ID:
-            name, _, args = tokenizer.decode(tool_tokens).strip().partition(" ")
-            tools.append((t, {"name": name, "arguments": json.loads(args)}))
-            tool_tokens = None
-        elif tool_tokens is not None:
-            tool_tokens.append(int(token))
-        pieces.append("" if tool_tokens is not None else tokenizer.piece(int(token)))
-    user_pieces = [tokenizer.piece(int(t)) for t in transcript(case.timeline, tokenizer)]
-    return Trace(text.astype(np.int64), pieces, user_pieces, np.zeros(len(text), bool), tools, case.assistant)
+    text, user_text = monologue(case.timeline, tokenizer), transcript(case.timeline, tokenizer)
+    return monologue_trace(text, user_text, tokenizer, case.assistant)
 
 
 def answer_due(case: Case, step_seconds: float, config: EvalConfig) -> dict[int, int]:

@@ -7,6 +7,7 @@ the real-time factor can be reported.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from audio.codec import Codec
 from engine.engine import Engine, SamplingConfig
-from engine.tokenizer import PAD_ID
+from engine.tokenizer import EOS_ID, PAD_ID, TOOL_ID, TextTokenizer
 
 
 @dataclass
@@ -38,6 +39,36 @@ class Trace:
     tool_calls: list[tuple[int, dict]] = field(default_factory=list)
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     step_ms: list[float] = field(default_factory=list)
+
+
+def monologue_trace(
+    text: np.ndarray, user_text: np.ndarray, tokenizer: TextTokenizer, audio: np.ndarray | None = None
+) -> Trace:
+    """The Trace of given text streams (token per step): pieces as the engine streams them, tool lines
+    parsed into calls (their tokens show no text), `audio` as the assistant's sound (default: none)."""
+    pieces, tools, tool_tokens = [], [], None
+    for t, token in enumerate(text):
+        if token == TOOL_ID:
+            tool_tokens = []
+        elif tool_tokens is not None and token == EOS_ID:
+            tools.append((t, parse_tool_line(tokenizer.decode(tool_tokens))))
+            tool_tokens = None
+        elif tool_tokens is not None:
+            tool_tokens.append(int(token))
+        pieces.append("" if tool_tokens is not None else tokenizer.piece(int(token)))
+    user_pieces = [tokenizer.piece(int(t)) for t in user_text]
+    sound = np.zeros(0, np.float32) if audio is None else audio
+    return Trace(np.asarray(text, np.int64), pieces, user_pieces, np.zeros(len(text), bool), tools, sound)
+
+
+def parse_tool_line(line: str) -> dict:
+    """`name {json}` -> {"name": ..., "arguments": ...}; arguments None when the JSON does not parse."""
+    name, _, args = line.strip().partition(" ")
+    try:
+        arguments = json.loads(args)
+    except json.JSONDecodeError:
+        arguments = None
+    return {"name": name, "arguments": arguments}
 
 
 def run_stream(

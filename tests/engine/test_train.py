@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from engine.dataset import read_manifest, silence_codes
 from engine.engine import Engine
 from engine.tokenizer import DEFAULT_PATH, EOS_ID, PAD_ID, TextTokenizer
 from engine.train import TrainConfig, train_engine
@@ -62,8 +63,7 @@ def toy_config(tmp_path, out: str, **settings) -> TrainConfig:
         crop_steps=16,
         lr=3e-3,
         warmup=5,
-        log_every=5,
-        **settings,
+        **{"log_every": 5, **settings},
     )
 
 
@@ -115,3 +115,37 @@ def test_init_continues_from_a_checkpoint_and_checks_its_codec(tmp_path):
     (tmp_path / "data" / "dataset.json").write_text(json.dumps({**info, "codec_id": "ffffffffffffffff"}))
     with pytest.raises(ValueError, match="other codec tokens"):
         train_engine(toy_config(tmp_path, "third", steps=5, init=str(trained), **once))
+
+
+def test_dialogue_stage_mixes_in_text_batches_from_text_stage_weights(tmp_path):
+    """From text-stage weights, the dialogue stage takes the dataset's silence codes, trains a third of its
+    steps on text-only batches, and evaluates both kinds of data and the text skills."""
+    text_run = train_engine(
+        TrainConfig(
+            stage="text",
+            out=str(tmp_path / "text"),
+            preset="tiny",
+            steps=3,
+            batch_size=2,
+            crop_steps=16,
+            warmup=1,
+            eval_every=100,
+            save_every=100,
+            text_eval_dialogues=0,
+        )  # fmt: skip
+    )
+    write_dataset(tmp_path / "data")
+    config = toy_config(
+        tmp_path, "mixed", steps=9, init=str(text_run), text_fraction=1 / 3, log_every=1, eval_every=9,
+        eval_batches=1, save_every=9, text_eval_dialogues=2,
+    )  # fmt: skip
+    folder = train_engine(config)
+    kinds = [
+        json.loads(line)["kind"] for line in (tmp_path / "mixed" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert kinds.count("train_text") == 3 and kinds.count("train") == 6
+    assert {"eval", "eval_text", "text_accuracy"} <= set(kinds)
+    engine = Engine.load(folder, dtype="float32")
+    assert engine.codec_id == CODEC_ID
+    data = tmp_path / "data"
+    assert engine.config.silence_codes == silence_codes(data, read_manifest(data, "train"), K)
