@@ -20,9 +20,9 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from app.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP, RANDOM, parse_spec
+from engine.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP, codec_from_spec, engine_from_spec
 
 if TYPE_CHECKING:
     from app.session import SessionRuntime
@@ -32,9 +32,7 @@ if TYPE_CHECKING:
 # Untrained codecs by preset (CodecConfig fields). `tiny` is small so that it runs far faster than real
 # time (what `--codec random` has always meant to serve, talk and the benchmarks); `full` has the
 # shipped architecture's defaults.
-CODEC_PRESETS: dict[str, dict[str, Any]] = {"tiny": {"n_filters": 8, "lstm_layers": 0}, "full": {}}
 API_KEY_ENV = "HARK_API_KEY"  # the service's key, read by `hark serve` and by `hark talk --connect`
-RANDOM_SEED = 0  # seeded, so that a token-mode client and the server build the same random codec
 
 
 class HarkError(Exception):
@@ -86,13 +84,8 @@ def load_models(choice: ModelChoice) -> tuple[Engine, Codec]:
 def load_engine(spec: str | None, dtype: str = "auto") -> Engine:
     """The engine a model spec names (random engines are float32); a bad spec or a missing checkpoint
     becomes a one-line HarkError."""
-    from engine.engine import Engine  # noqa: PLC0415
-
     try:
-        parsed = parse_spec(spec)
-        if parsed.kind == RANDOM:
-            return Engine.random(parsed.value, seed=RANDOM_SEED, dtype="float32")
-        return Engine.load(None if parsed.kind == DEFAULT else parsed.value, dtype=dtype)
+        return engine_from_spec(spec, dtype)
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
 
@@ -100,17 +93,8 @@ def load_engine(spec: str | None, dtype: str = "auto") -> Engine:
 def load_codec(spec: str | None, kbps: float = 3.0) -> Codec:
     """The codec a model spec names at `kbps`; a bad spec or a missing checkpoint becomes a one-line
     HarkError."""
-    from audio.codec import build_codec  # noqa: PLC0415
-    from audio.codec import load_codec as load_checkpoint  # noqa: PLC0415
-    from audio.codec_config import CodecConfig  # noqa: PLC0415
-
     try:
-        parsed = parse_spec(spec)
-        if parsed.kind != RANDOM:
-            return load_checkpoint(None if parsed.kind == DEFAULT else parsed.value, kbps=kbps)
-        if parsed.value not in CODEC_PRESETS:
-            raise ValueError(f"unknown codec preset {parsed.value!r}; choose one of {sorted(CODEC_PRESETS)}")
-        return build_codec(CodecConfig(**CODEC_PRESETS[parsed.value]), kbps=kbps, seed=RANDOM_SEED)
+        return codec_from_spec(spec, kbps)
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
 

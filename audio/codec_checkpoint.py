@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,11 +89,6 @@ def save_checkpoint(
         metrics: measured quality (e.g. WER, mel distance, SI-SNR); `write_metrics` can add more later.
         dtype: "float32", or "float16" to halve the file (floating tensors only; loading casts back).
     """
-    if isinstance(model, str | Path) and isinstance(path, torch.nn.Module):
-        # the order engine/weights.py's save_checkpoint has too; callers still on (path, model) keep
-        # working until they are updated
-        warnings.warn("save_checkpoint takes (model, path, ...) now", DeprecationWarning, stacklevel=2)
-        model, path = path, model
     path = Path(path)
     if dtype not in DTYPES:
         raise ValueError(f"checkpoint dtype must be one of {sorted(DTYPES)}, got {dtype!r}")

@@ -27,8 +27,8 @@ import websockets
 from app.bench.client import MODES, CodecMismatch, RealtimeClient
 from app.bench.profile import Profiler
 from app.bench.stats import machine_info
-from app.model_spec import CODEC_SPEC_HELP, ENGINE_SPEC_HELP
 from app.runtime import HarkError
+from engine.model_spec import CODEC_SPEC_HELP, ENGINE_SPEC_HELP
 
 START_TIMEOUT_S = 180.0  # loading the default models on a busy 2-core machine
 STOP_TIMEOUT_S = 20.0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.model_spec import CODEC_SPEC_HELP
 from app.runtime import HarkError, load_codec
+from engine.model_spec import CODEC_SPEC_HELP
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _export(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         raise HarkError(str(e)) from e
     written = save_checkpoint(
-        args.output, model, config, meta.get("training_data", ""), meta.get("metrics"), args.dtype
+        model, args.output, config, meta.get("training_data", ""), meta.get("metrics"), args.dtype
     )
     size = Path(args.output).stat().st_size / 1e6
     print(f"{args.output}: {args.dtype}, {size:.1f} MB, sha256 {written['sha256'][:12]}")

@@ -1,6 +1,6 @@
 """`hark data`: make the engine's training data.
 
-hark data synth --out data/engine --dialogues 3000 --seed 0 --jobs 2 --codec random|default|PATH
+hark data synth --out data/engine --dialogues 3000 --seed 0 --jobs 2 --codec random:full|default|PATH
 hark data show data/engine/train/000000.npz     # one dialogue's aligned streams, for debugging
 hark data tokenizer                              # retrain assets/engine/tokenizer.model
 """

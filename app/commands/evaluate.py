@@ -2,6 +2,7 @@
 
 hark eval codec --codec assets/codec                 # intelligibility/fidelity cost of the codec
 hark eval engine --dialogues 40                      # held-out spoken questions, per skill
+hark eval engine --stage text --dialogues 500        # the text stage's held-out text dialogues
 """
 
 from __future__ import annotations
@@ -31,12 +32,37 @@ def _eval_codec(args: argparse.Namespace) -> int:
     return 0 if report["bar"]["passed"] else 1
 
 
+def _eval_text_stage(cfg) -> int:  # noqa: ANN001 - engine.eval.config.EvalConfig, imported lazily
+    from engine.eval.harness import load_eval_engine
+    from engine.eval.text_stage import evaluate_text_stage, format_text_report
+
+    out = cfg.out if cfg.out != "runs/eval_engine.json" else "runs/eval_text_stage.json"
+    try:
+        engine = load_eval_engine(cfg)
+    except FileNotFoundError as e:
+        raise HarkError(str(e)) from e
+    report = evaluate_text_stage(engine.model, engine.tokenizer, cfg.dialogues, cfg.seed, out)
+    print(format_text_report(report))
+    print(f"report: {out}")
+    if cfg.write_metrics:
+        from engine.weights import DEFAULT_DIR, write_metrics
+
+        target = DEFAULT_DIR if cfg.engine == "default" else cfg.engine
+        write_metrics(target, {"eval_text_stage": {k: v for k, v in report.items() if k != "wrong"}})
+        print(f"metrics written into {target}")
+    return 0
+
+
 def _eval_engine(args: argparse.Namespace) -> int:
     from engine.eval.config import EvalConfig
     from engine.eval.harness import evaluate
     from engine.eval.score import format_table
 
     cfg = dataclass_from_arguments(EvalConfig, args)
+    if cfg.stage == "text":
+        return _eval_text_stage(cfg)
+    if cfg.stage != "dialogue":
+        raise HarkError(f"--stage must be dialogue or text, not {cfg.stage!r}")
     try:
         result = evaluate(cfg)
     except FileNotFoundError as e:

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from app.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP
+from engine.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,8 +12,8 @@ import logging
 import os
 from pathlib import Path
 
-from app.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP
 from app.runtime import API_KEY_ENV, HarkError, ModelChoice, load_codec, load_models
+from engine.model_spec import CODEC_SPEC_HELP, DEFAULT, ENGINE_SPEC_HELP
 
 DEFAULT_LOG = Path.home() / ".cache" / "hark" / "talk.log"
 NO_DEVICE_HINT = (

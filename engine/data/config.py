@@ -18,7 +18,10 @@ class SynthConfig:
     )
     seed: int = field(default=0, metadata={"help": "dataset seed"})
     jobs: int = field(default=2, metadata={"help": "worker processes"})
-    codec: str = field(default="random", metadata={"help": "'random', 'default' or a codec checkpoint path"})
+    codec: str = field(
+        default="random:full",
+        metadata={"help": "codec: default (the shipped one), a checkpoint, or random:full (untrained)"},
+    )
     cache: str = field(default="data/cache", metadata={"help": "cache folder for speech and codes"})
     tokenizer: str = field(default=str(DEFAULT_PATH), metadata={"help": "SentencePiece model"})
     interruption_rate: float = field(default=0.3, metadata={"help": "share of dialogues with a barge-in"})

@@ -1,7 +1,8 @@
 """Encode a dialogue's two channels to codec tokens, with an on-disk cache.
 
-The codec is named by a spec: "random" (a seeded random codec, so the pipeline runs before the codec is
-trained), "default" (`load_codec()`'s search), or a checkpoint path. Codes are cached under
+The codec is named by a model spec (engine/model_spec.py): `random:full` (a seeded random codec of the
+shipped architecture, so the pipeline runs before the codec is trained), `default` (`load_codec()`'s
+search), or a checkpoint path. Codes are cached under
 `<cache>/codes/<codec id>/`, keyed by the dialogue's content hash, so switching codecs re-encodes without
 re-synthesizing, and rerunning with the same codec does nothing.
 
@@ -25,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.codec import Codec, build_codec, load_codec
-from audio.codec_config import CodecConfig
+from audio.codec import Codec
 from engine.data.dialogue import STEP_SAMPLES, Timeline
 from engine.data.render import piece_audio
+from engine.model_spec import codec_from_spec
 
-RANDOM_SEED = 0
 KBPS = 3.0
 PAD_FRAMES = 40  # 0.53 s; the random codec's encoder settles to silence within ~10 frames
 
@@ -46,15 +46,13 @@ class CodecHandle:
 
 
 def open_codec(spec: str) -> CodecHandle:
-    """Build or load the codec named by `spec` ("random", "default" or a checkpoint path).
+    """Build or load the codec a model spec names (engine/model_spec.py: `default`, `random:full`, a path).
 
     Raises:
         FileNotFoundError: no checkpoint where `spec` points (the message says how to make one).
+        ValueError: a malformed spec.
     """
-    if spec == "random":
-        codec = build_codec(CodecConfig(), kbps=KBPS, seed=RANDOM_SEED)
-    else:
-        codec = load_codec(None if spec == "default" else spec, kbps=KBPS)
+    codec = codec_from_spec(spec, kbps=KBPS)
     return CodecHandle(codec, codec.codes_id)
 
 

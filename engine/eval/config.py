@@ -10,10 +10,18 @@ class EvalConfig:
     """Settings of `hark eval engine` (field names are its flags)."""
 
     engine: str = field(
-        default="default", metadata={"help": "'default' (assets/engine), a folder, or 'random'"}
+        default="default",
+        metadata={"help": "engine: default (the shipped one), a checkpoint folder, or random:PRESET"},
     )
-    preset: str = field(default="tiny", metadata={"help": "model preset for --engine random"})
-    codec: str = field(default="default", metadata={"help": "'default', 'random' or a codec checkpoint"})
+    stage: str = field(
+        default="dialogue",
+        metadata={
+            "help": "dialogue: spoken dialogues through codec -> engine -> codec; text: the text stage's "
+            "held-out text dialogues (teacher-forced transcript, greedy monologue, exact match)"
+        },
+    )
+    preset: str = field(default="tiny", metadata={"help": "the preset a bare --engine random stands for"})
+    codec: str = field(default="default", metadata={"help": "codec: default, a checkpoint, or random:PRESET"})
     dialogues: int = field(default=40, metadata={"help": "held-out dialogues to run"})
     seed: int = field(default=0, metadata={"help": "which held-out dialogues"})
     split: str = field(

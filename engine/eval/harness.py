@@ -77,19 +77,19 @@ def answer_due(case: Case, step_seconds: float, config: EvalConfig) -> dict[int,
     return {turn["user_end"] + wait: turn["user_end"] for turn in case.timeline.turns}
 
 
-def _load_engine(config: EvalConfig):  # noqa: ANN202 - engine.engine.Engine, imported lazily
-    from engine.engine import Engine
+def load_eval_engine(config: EvalConfig):  # noqa: ANN202 - engine.engine.Engine, imported lazily
+    """The engine `config.engine` names ("default", a checkpoint folder or "random" at `config.preset`)."""
+    from engine.model_spec import engine_from_spec
 
-    if config.engine == "random":
-        return Engine.random(config.preset)
-    return Engine.load(None if config.engine == "default" else config.engine)
+    spec = f"random:{config.preset}" if config.engine == "random" else config.engine
+    return engine_from_spec(spec)
 
 
 def evaluate(config: EvalConfig, progress: bool = True) -> dict:
     """Run and score the dialogues of `config.split`; writes and returns the report (engine and oracle)."""
     from engine.data.encode import open_codec
 
-    engine, codec = _load_engine(config), open_codec(config.codec).codec
+    engine, codec = load_eval_engine(config), open_codec(config.codec).codec
     engine.check_codec(codec.codes_id)
     judge = SpeechJudge() if config.judge else None
     cases = make_cases(config)

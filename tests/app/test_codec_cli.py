@@ -22,7 +22,7 @@ def checkpoint(tmp_path_factory) -> Path:
     """A small random codec saved as a hark checkpoint folder."""
     folder = tmp_path_factory.mktemp("codec")
     config = CodecConfig(n_filters=8)
-    save_checkpoint(folder / "codec.safetensors", build_codec(config).model, config, "random weights (test)")
+    save_checkpoint(build_codec(config).model, folder / "codec.safetensors", config, "random weights (test)")
     return folder
 
 

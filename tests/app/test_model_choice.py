@@ -14,7 +14,7 @@ def saved_codec(tmp_path_factory):
     """A small codec checkpoint on disk, loaded back as `--codec PATH` does (so it has a sha256)."""
     path = tmp_path_factory.mktemp("codec") / "codec.safetensors"
     config = CodecConfig(n_filters=4, lstm_layers=0)
-    save_checkpoint(path, build_model(config), config, "test")
+    save_checkpoint(build_model(config), path, config, "test")
     return load_codec(str(path), 3.0)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.model_spec import DEFAULT, PATH, RANDOM, ModelSpec, parse_spec
+from engine.model_spec import DEFAULT, PATH, RANDOM, ModelSpec, parse_spec
 
 
 @pytest.mark.parametrize(

@@ -158,14 +158,6 @@ def test_a_json_naming_other_codes_is_refused(tmp_path):
         load_codec(path)
 
 
-def test_old_argument_order_still_saves(tmp_path):
-    """save_checkpoint(path, model, ...) (callers not yet on the (model, path) order) warns and saves."""
-    path = tmp_path / "codec.safetensors"
-    with pytest.warns(DeprecationWarning, match="model, path"):
-        save_checkpoint(path, build_codec(SMALL).model, SMALL, "noise")
-    assert load_codec(path).config == SMALL
-
-
 def test_shipped_checkpoint_loads_with_the_codes_the_engine_was_trained_on():
     """assets/codec (written before codec_id was recorded) loads unchanged and makes the engine's codes."""
     shipped = json.loads((codec_checkpoint.DEFAULT_DIR / "codec.json").read_text())

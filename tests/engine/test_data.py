@@ -277,7 +277,7 @@ def test_synthesize_dataset_writes_manifest_and_summary(tmp_path):
     lines = synthesize_dataset(config, progress=False)
     summary = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert (summary["G"], summary["K"], summary["counts"]["train"] + summary["counts"]["test"]) == (4, 4, 1)
-    assert summary["codec_id"] == open_codec("random").codec.codes_id
+    assert summary["codec_id"] == open_codec("random:full").codec.codes_id
     assert summary["clock_context"] == "spoken"
     manifest = [json.loads(x) for x in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()]
     assert manifest == lines and (tmp_path / "ds" / lines[0]["file"]).is_file()

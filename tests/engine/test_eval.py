@@ -147,7 +147,7 @@ def test_eval_command_writes_its_summary_into_the_checkpoint(tmp_path):
 
     torch.set_num_threads(1)
     folder = save_checkpoint(Engine.random("tiny").model, tmp_path / "engine", metrics={"train": 1})
-    args = ["eval", "engine", "--engine", str(folder), "--codec", "random", "--dialogues", "1"]
+    args = ["eval", "engine", "--engine", str(folder), "--codec", "random:full", "--dialogues", "1"]
     args += ["--no-judge", "--no-free-wer", "--cache", str(tmp_path / "cache")]
     args += ["--out", str(tmp_path / "r.json"), "--request-answer-ms", "500"]
     assert main([*args, "--write-metrics"]) == 0
