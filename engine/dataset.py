@@ -140,7 +140,7 @@ class TextWindows(IterableDataset):
 
     Window i is a random crop of text dialogue `seed * 1_000_003 + first + i` of `split`, so a resumed
     run continues with dialogues it has not seen by passing the number of windows already used as
-    `first`."""
+    `first`. `window(i, max_rate)` speeds the dialogue up by a log-uniform factor in [1, max_rate]."""
 
     def __init__(
         self,
@@ -160,13 +160,15 @@ class TextWindows(IterableDataset):
             yield self.window(index)
             index += 1
 
-    def window(self, index: int) -> dict[str, torch.Tensor]:
-        """Window `index` of the stream."""
+    def window(self, index: int, max_rate: float = 1.0) -> dict[str, torch.Tensor]:
+        """Window `index` of the stream, spoken up to `max_rate` times faster than usual."""
         seed = self.seed * 1_000_003 + index
-        dialogue = text_dialogue(seed, self.split, self.tokenizer)
+        rng = random.Random(f"crop/{seed}")
+        rate = max_rate ** rng.random()
+        dialogue = text_dialogue(seed, self.split, self.tokenizer, rate=rate)
         S = len(dialogue.text)
         length = min(S, self.crop_steps)
-        start = random.Random(f"crop/{seed}").randrange(S - length + 1)
+        start = rng.randrange(S - length + 1)
         return make_window(
             self.cfg,
             dialogue.prefix,

@@ -83,6 +83,13 @@ class TrainConfig:
     audio_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
     aux_loss_coef: float = 0.01
     z_loss_coef: float = 0.001
+    text_rate: float = field(
+        default=1.0,
+        metadata={
+            "help": "text batches speak up to this many times faster at the start of the run (fewer steps "
+            "per dialogue), falling to the true rate by the end"
+        },
+    )
     text_fraction: float = field(
         default=0.0,
         metadata={
@@ -329,11 +336,16 @@ class Trainer:
             yield from self._loader(epoch)
             epoch += 1
 
-    def _text_batch(self, windows: TextWindows, index: int) -> dict:
+    def _text_batch(self, windows: TextWindows, index: int, max_rate: float = 1.0) -> dict:
         """Text batch `index` of `windows`: its own dialogues for every step and process."""
         size = self.config.batch_size
         first = (index * self.world + self.rank) * size
-        return collate([windows.window(first + i) for i in range(size)])
+        return collate([windows.window(first + i, max_rate) for i in range(size)])
+
+    def _text_rate(self) -> float:
+        """This step's fastest speaking rate: `text_rate` at the start, the true rate at the end."""
+        progress = min(1.0, self.step / max(1, self.config.steps))
+        return self.config.text_rate ** (1.0 - progress)
 
     def run(self) -> Path:
         """Train to `config.steps`; returns the engine checkpoint folder."""
@@ -347,7 +359,11 @@ class Trainer:
         while self.step < config.steps:
             started = time.time()
             text = is_text_step(self.step, config)
-            batch = self._text_batch(self.text_train, self.step) if text else next(audio_batches)
+            batch = (
+                self._text_batch(self.text_train, self.step, self._text_rate())
+                if text
+                else next(audio_batches)
+            )
             losses, routings = self._train_step(batch, audio=not text)
             self.train_seconds += time.time() - started
             seen += batch["user"].shape[0] * batch["user"].shape[1]
