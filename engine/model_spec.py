@@ -3,7 +3,7 @@
     default          the shipped checkpoint: assets/engine/ for the engine; for the codec,
                      `audio.codec.load_codec`'s search (official weights if cached, else assets/codec/)
     random:PRESET    untrained, seeded weights at a size preset (the engine's: tiny, cpu, gpu, from
-                     engine/model.py; the codec's: tiny, full, `CODEC_PRESETS` in app/runtime.py); for
+                     engine/model.py; the codec's: tiny, full, `CODEC_PRESETS` below); for
                      tests, demos and benchmarks before weights ship
     anything else    a checkpoint path (write `./default` for a folder that is really called so)
 
@@ -15,6 +15,11 @@ and a bare `random` means `random:tiny` (the engine's smallest preset; for the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audio.codec import Codec
+    from engine.engine import Engine
 
 DEFAULT = "default"
 RANDOM = "random"
@@ -60,3 +65,42 @@ def parse_spec(text: str | None) -> ModelSpec:
             raise ValueError(f"{text!r} names no preset: write random:PRESET, e.g. random:tiny")
         return ModelSpec(RANDOM, preset)
     return ModelSpec(PATH, text)
+
+
+# Sizes a random codec comes in (CodecConfig overrides): `tiny` is the 8-filter one `hark serve --codec
+# random` has always built, `full` the shipped codec's architecture (`hark data synth`'s default).
+CODEC_PRESETS: dict[str, dict[str, int]] = {"tiny": {"n_filters": 8, "lstm_layers": 0}, "full": {}}
+RANDOM_SEED = 0  # seeded, so that every process that builds a random model builds the same one
+
+
+def codec_from_spec(spec: str | None, kbps: float = 3.0) -> Codec:
+    """The codec `spec` names, at `kbps`.
+
+    Raises:
+        FileNotFoundError: no checkpoint where the spec points.
+        ValueError: a malformed spec or an unknown preset.
+    """
+    from audio.codec import build_codec, load_codec
+    from audio.codec_config import CodecConfig
+
+    parsed = parse_spec(spec)
+    if parsed.kind != RANDOM:
+        return load_codec(None if parsed.kind == DEFAULT else parsed.value, kbps=kbps)
+    if parsed.value not in CODEC_PRESETS:
+        raise ValueError(f"unknown codec preset {parsed.value!r}; choose one of {sorted(CODEC_PRESETS)}")
+    return build_codec(CodecConfig(**CODEC_PRESETS[parsed.value]), kbps=kbps, seed=RANDOM_SEED)
+
+
+def engine_from_spec(spec: str | None, dtype: str = "auto") -> Engine:
+    """The engine `spec` names (random engines are float32).
+
+    Raises:
+        FileNotFoundError: no checkpoint where the spec points.
+        ValueError: a malformed spec or an unknown preset.
+    """
+    from engine.engine import Engine
+
+    parsed = parse_spec(spec)
+    if parsed.kind == RANDOM:
+        return Engine.random(parsed.value, seed=RANDOM_SEED, dtype="float32")
+    return Engine.load(None if parsed.kind == DEFAULT else parsed.value, dtype=dtype)
