@@ -63,7 +63,7 @@ class ModelChoice:
 
 def load_models(choice: ModelChoice) -> tuple[Engine, Codec]:
     """(Engine, Codec) for the flags, checked to fit each other; any problem becomes a one-line HarkError."""
-    import torch  # noqa: PLC0415 - keeps `hark --help` light
+    import torch  # keeps `hark --help` light
 
     if choice.threads:
         torch.set_num_threads(choice.threads)
@@ -102,7 +102,7 @@ def load_codec(spec: str | None, kbps: float = 3.0) -> Codec:
 def current_time_context(style: str = "spoken") -> str:
     """The clock line of the text context, worded as the engine's training data worded it (`style`:
     `Engine.clock_context`)."""
-    from engine.data.templates import Clock  # noqa: PLC0415 - only needed when a session opens
+    from engine.data.templates import Clock  # only needed when a session opens
 
     return Clock(dt.datetime.now()).context(style)
 
@@ -136,10 +136,10 @@ async def shared_runtime(
         batch_window_s: how long a chunk waits for other sessions' chunks to share a batch.
         workers: codec/VAD worker threads.
     """
-    from app.session import SessionRuntime  # noqa: PLC0415 - torch and the engine, only when serving
-    from audio.vad import SileroVad  # noqa: PLC0415
-    from engine.engine import SamplingConfig  # noqa: PLC0415
-    from engine.scheduler import Scheduler  # noqa: PLC0415
+    from app.session import SessionRuntime  # torch and the engine, only when serving
+    from audio.vad import SileroVad
+    from engine.engine import SamplingConfig
+    from engine.scheduler import Scheduler
 
     vad = await asyncio.to_thread(SileroVad)
     executor = ThreadPoolExecutor(workers, thread_name_prefix="hark-audio")

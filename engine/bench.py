@@ -1,6 +1,6 @@
 """`hark bench engine`: per-step latency of batched streaming sessions, real-time factor, memory, size.
 
-Targets (issue 4) for the CPU default preset on 2 threads: one session's step <= 15 ms p50, and 8 batched
+Targets for the CPU default preset on 2 threads: one session's step <= 15 ms p50, and 8 batched
 sessions still real time (p50 step < 53.3 ms). The service runs one thread per operation (app/commands/
 serve.py), so the default measures 2 threads and then 1, in one run. Heavy imports stay inside functions
 (`hark --help`).

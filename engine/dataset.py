@@ -138,9 +138,9 @@ def make_window(
 class TextWindows(IterableDataset):
     """An endless stream of text-only training windows, generated on the fly (engine/data/text_dialogue.py).
 
-    Window i is a random crop of text dialogue `seed * 1_000_003 + first + i` of `split`, so a resumed
+    Window i is a crop of text dialogue `seed * 1_000_003 + first + i` of `split`, so a resumed
     run continues with dialogues it has not seen by passing the number of windows already used as
-    `first`. `window(i, max_rate)` speeds the dialogue up by a log-uniform factor in [1, max_rate]."""
+    `first`. `window(i, rate)` speaks it `rate` times faster."""
 
     def __init__(
         self,
@@ -160,15 +160,17 @@ class TextWindows(IterableDataset):
             yield self.window(index)
             index += 1
 
-    def window(self, index: int, max_rate: float = 1.0) -> dict[str, torch.Tensor]:
-        """Window `index` of the stream, spoken up to `max_rate` times faster than usual."""
+    def window(self, index: int, rate: float = 1.0) -> dict[str, torch.Tensor]:
+        """Window `index` of the stream, spoken `rate` times faster than usual."""
         seed = self.seed * 1_000_003 + index
         rng = random.Random(f"crop/{seed}")
-        rate = max_rate ** rng.random()
         dialogue = text_dialogue(seed, self.split, self.tokenizer, rate=rate)
         S = len(dialogue.text)
         length = min(S, self.crop_steps)
-        start = rng.randrange(S - length + 1)
+        # a window starts shortly before one of the user's turns: a crop that cut a question in two would
+        # ask for an answer to words the window does not hold
+        turn = rng.choice(dialogue.timeline.turns)
+        start = min(max(turn["user_start"] - rng.randrange(8), 0), S - length)
         return make_window(
             self.cfg,
             dialogue.prefix,

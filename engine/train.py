@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -337,10 +338,13 @@ class Trainer:
             epoch += 1
 
     def _text_batch(self, windows: TextWindows, index: int, max_rate: float = 1.0) -> dict:
-        """Text batch `index` of `windows`: its own dialogues for every step and process."""
+        """Text batch `index` of `windows`: its own dialogues for every step and process, all spoken at
+        one rate drawn log-uniformly from [1, max_rate] (one rate a batch keeps its windows of similar
+        length, so little of it is padding)."""
         size = self.config.batch_size
         first = (index * self.world + self.rank) * size
-        return collate([windows.window(first + i, max_rate) for i in range(size)])
+        rate = max_rate ** random.Random(f"rate/{self.config.seed}/{first}").random()
+        return collate([windows.window(first + i, rate) for i in range(size)])
 
     def _text_rate(self) -> float:
         """This step's fastest speaking rate: `text_rate` at the start, the true rate at the end."""
@@ -415,7 +419,7 @@ class Trainer:
         if is_main and trains_text and self.config.text_eval_dialogues:
             report = evaluate_text_stage(self.model, self.tokenizer, self.config.text_eval_dialogues)
             self.last_text_accuracy = {k: v["accuracy"] for k, v in report["skills"].items()}
-            minutes = round(self.train_seconds / 60, 2)
+            minutes = round(self.train_seconds / 60, 3)
             self._log("text_accuracy", self.last_text_accuracy, None, train_minutes=minutes)
 
     def _mean_losses(self, batches, audio: bool) -> dict[str, float]:

@@ -36,7 +36,7 @@ from app.bench.server_process import Target, TargetConfig, check_modes, measurin
 from app.protocol import ServerEvents
 from app.runtime import HarkError
 
-TARGET_P95_MS = 150.0  # issue 8: onset -> silence, p95
+TARGET_P95_MS = 150.0  # onset -> silence, p95
 VAD = {"type": "server_vad", "create_response": False, "interrupt_response": True}
 
 
@@ -269,6 +269,6 @@ def _pair(s: dict) -> str:
 
 def plot(report: dict, out_dir: Path) -> list[Path]:
     """bargein.png: histograms of onset -> last audio and onset -> response.done."""
-    from app.bench.plots import bargein_figure  # noqa: PLC0415 - matplotlib only when plotting
+    from app.bench.plots import bargein_figure  # matplotlib only when plotting
 
     return [bargein_figure(report, out_dir / "bargein.png")]

@@ -46,7 +46,7 @@ from app.runtime import HarkError
 
 STEP_S = 1280 / 24000  # one engine step of input
 VAD = {"type": "server_vad", "create_response": False, "interrupt_response": False}
-TARGETS = {"tokens": 8, "pcm": 2}  # issue 8: real-time sessions on the 2-core CPU with the shipped model
+TARGETS = {"tokens": 8, "pcm": 2}  # real-time sessions on the 2-core CPU with the shipped model
 
 
 @dataclass
@@ -319,6 +319,6 @@ def _cores(value: float | None) -> str:
 
 def plot(report: dict, out_dir: Path) -> list[Path]:
     """capacity.png: output lag and server CPU against sessions."""
-    from app.bench.plots import capacity_figure  # noqa: PLC0415 - matplotlib only when plotting
+    from app.bench.plots import capacity_figure  # matplotlib only when plotting
 
     return [capacity_figure(report, out_dir / "capacity.png")]

@@ -140,9 +140,9 @@ def packet_samples(packet_ms: float, mode: str) -> int:
 
 def load_client_codec(name: str, kbps: float) -> Any:
     """The codec a token-mode client runs: the same choice as `hark serve --codec NAME --kbps KBPS`."""
-    import torch  # noqa: PLC0415 - keep imports light
+    import torch  # keep imports light
 
-    from app.runtime import load_codec  # noqa: PLC0415
+    from app.runtime import load_codec
 
     torch.set_num_threads(1)  # the client's codec on one core: the server under test needs the rest
     return load_codec(name, kbps)

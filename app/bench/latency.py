@@ -40,7 +40,7 @@ from app.bench.server_process import Target, TargetConfig, check_modes, measurin
 from app.protocol import ServerEvents
 from app.runtime import HarkError
 
-TARGET_P50_MS, TARGET_P95_MS = 300.0, 500.0  # issue 8, shipped default model on the 2-core CPU
+TARGET_P50_MS, TARGET_P95_MS = 300.0, 500.0  # shipped default model on the 2-core CPU
 TURN_MODES = ("client", "server_vad")
 STAGES = ("encode", "engine", "decode", "rest")
 
@@ -239,6 +239,6 @@ def format_report(report: dict) -> str:
 
 def plot(report: dict, out_dir: Path) -> list[Path]:
     """latency.png: histograms per mode and the median breakdown."""
-    from app.bench.plots import latency_figure  # noqa: PLC0415 - matplotlib only when plotting
+    from app.bench.plots import latency_figure  # matplotlib only when plotting
 
     return [latency_figure(report, out_dir / "latency.png")]

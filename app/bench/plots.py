@@ -11,10 +11,10 @@ COLORS = {"pcm": "tab:blue", "tokens": "tab:orange"}
 
 
 def _pyplot():
-    import matplotlib  # noqa: PLC0415 - heavy; only when plotting
+    import matplotlib  # heavy; only when plotting
 
     matplotlib.use("Agg")  # no display on servers and CI
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     return plt
 

@@ -72,8 +72,8 @@ def held_out_questions(
     Raises:
         ValueError: none of `synthesizers` has a held-out voice on this machine.
     """
-    from engine.data.templates import Clock, random_exchange  # noqa: PLC0415 - heavy, only when used
-    from engine.data.voices import user_voices  # noqa: PLC0415
+    from engine.data.templates import Clock, random_exchange  # heavy, only when used
+    from engine.data.voices import user_voices
 
     pools = user_voices("test")
     engines = [engine for engine in synthesizers if pools.get(engine)]

@@ -3,6 +3,7 @@
 hark eval codec --codec assets/codec                 # intelligibility/fidelity cost of the codec
 hark eval engine --dialogues 40                      # held-out spoken questions, per skill
 hark eval engine --stage text --dialogues 500        # the text stage's held-out text dialogues
+hark eval curve runs/text                            # a run's learning curve as a PNG
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def _eval_text_stage(cfg) -> int:  # noqa: ANN001 - engine.eval.config.EvalConfi
         target = DEFAULT_DIR if cfg.engine == "default" else cfg.engine
         write_metrics(target, {"eval_text_stage": {k: v for k, v in report.items() if k != "wrong"}})
         print(f"metrics written into {target}")
+    return 0
+
+
+def _eval_curve(args: argparse.Namespace) -> int:
+    from engine.curves import plot_curves, read_curve
+
+    try:
+        curves = {str(run): read_curve(run) for run in args.runs}
+    except FileNotFoundError as e:
+        raise HarkError(str(e)) from e
+    for run, curve in curves.items():
+        points = ", ".join(f"{r['train_minutes']:.0f} min {100 * r['all']:.1f} %" for r in curve)
+        print(f"{run}: {points or 'no text-stage evaluations yet'}")
+    print(f"plot: {plot_curves(curves, args.out)}")
     return 0
 
 
@@ -102,3 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_dataclass_arguments(engine, EvalConfig)
     engine.set_defaults(func=_eval_engine)
+    curve = targets.add_parser(
+        "curve", help="plot training runs' held-out text-stage accuracy against minutes and steps (PNG)"
+    )
+    curve.add_argument("runs", nargs="+", metavar="RUN", help="run folders of `hark train engine`")
+    curve.add_argument("--out", default="runs/text_stage_curve.png", help="PNG to write")
+    curve.set_defaults(func=_eval_curve)

@@ -18,7 +18,7 @@ from app.runtime import API_KEY_ENV, HarkError, ModelChoice, load_models
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `hark serve`."""
-    from app.server import ServerConfig  # noqa: PLC0415 - keeps `hark --help` light
+    from app.server import ServerConfig  # keeps `hark --help` light
 
     parser = subparsers.add_parser("serve", help="run the realtime websocket service", description=__doc__)
     add_dataclass_arguments(parser, ServerConfig)
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the models, serve until SIGINT/SIGTERM, exit 0."""
-    from app.server import ServerConfig  # noqa: PLC0415
+    from app.server import ServerConfig
 
     config = dataclass_from_arguments(ServerConfig, args)
     if not config.api_key and os.environ.get(API_KEY_ENV):
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config, engine, codec, max_batch: int, batch_window_s: float) -> None:
-    from app.protocol import REALTIME_PATH  # noqa: PLC0415
-    from app.server import running_server  # noqa: PLC0415
+    from app.protocol import REALTIME_PATH
+    from app.server import running_server
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

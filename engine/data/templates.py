@@ -1,6 +1,6 @@
 """The default assistant's skills as text templates: one spoken question -> one spoken answer (+ tool call).
 
-Skills (issue 5): arithmetic, time and date (answered from a clock string in the text context, so nothing
+Skills: arithmetic, time and date (answered from a clock string in the text context, so nothing
 is memorised), open-vocabulary repetition, timers (spoken confirmation plus a `timer.set` tool line),
 small talk and identity, and an honest fallback for anything else.
 

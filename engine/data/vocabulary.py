@@ -1,7 +1,7 @@
 """The open-vocabulary word list for the "repeat after me" / "say the word" skill.
 
 About 1400 common English words, every one present in the pocketsphinx US-English dictionary so that the
-evaluation judge can spot it. `held_out_words()` deterministically reserves a slice of them for the test
+evaluation judge can spot it. `is_held_out()` deterministically reserves a slice of them for the test
 split only: the engine never hears or says those words in training, so test accuracy on them measures real
 listening and speaking, not memorisation.
 """
@@ -117,13 +117,3 @@ def is_held_out(word: str) -> bool:
     """True when `word` belongs to the test-only slice (a stable hash, independent of list order)."""
     digest = hashlib.sha256(word.encode()).digest()
     return digest[0] < round(256 * HELD_OUT_FRACTION)
-
-
-def train_words() -> list[str]:
-    """Words that may appear in training dialogues."""
-    return [w for w in WORDS if not is_held_out(w)]
-
-
-def held_out_words() -> list[str]:
-    """Words reserved for the test split."""
-    return [w for w in WORDS if is_held_out(w)]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.curves import plot_curves, read_curve
 from engine.data.align import monologue, transcript
 from engine.data.dialogue import layout, plan_dialogue
 from engine.data.numbers import number_words
@@ -152,12 +153,12 @@ def test_text_stage_trains_resumes_and_reports_accuracy(tmp_path, tokenizer):
     training minutes, resumes, and its checkpoint says which stage made it."""
     config = TrainConfig(
         stage="text", out=str(tmp_path / "run"), preset="tiny", steps=6, batch_size=2, crop_steps=32,
-        warmup=2, log_every=3, eval_every=6, eval_batches=1, save_every=6, text_eval_dialogues=3,
+        warmup=2, log_every=3, eval_every=3, eval_batches=1, save_every=3, text_eval_dialogues=3,
     )  # fmt: skip
     folder = train_engine(config)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     accuracy = [r for r in records if r["kind"] == "text_accuracy"]
-    assert len(accuracy) == 1 and 0.0 <= accuracy[0]["all"] <= 1.0 and accuracy[0]["train_minutes"] > 0
+    assert len(accuracy) == 2 and 0.0 <= accuracy[-1]["all"] <= 1.0 and accuracy[0]["train_minutes"] > 0
     assert not any("audio0" in r for r in records)
     meta = json.loads((folder / "checkpoint.json").read_text())
     assert meta["metrics"]["stage"] == "text" and "all" in meta["metrics"]["eval_text_stage"]
@@ -165,6 +166,11 @@ def test_text_stage_trains_resumes_and_reports_accuracy(tmp_path, tokenizer):
     config.steps = 9
     train_engine(config)
     assert json.loads((tmp_path / "run" / "state" / "state.json").read_text())["step"] == 9
+    curve = read_curve(tmp_path / "run")
+    assert [r["step"] for r in curve] == [3, 6, 9]
+    assert curve[2]["train_minutes"] >= curve[1]["train_minutes"]  # the clock resumes too
+    png = plot_curves({"run": curve}, tmp_path / "curve.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
     report = evaluate_text_stage(OmniModel(_small_config(tokenizer)).eval(), tokenizer, dialogues=2)
     assert report["skills"]["all"]["turns"] >= 2 and report["dialogues"] == 2
 
