@@ -102,7 +102,7 @@ def load_codec(spec: str | None, kbps: float = 3.0) -> Codec:
 def current_time_context(style: str = "spoken") -> str:
     """The clock line of the text context, worded as the engine's training data worded it (`style`:
     `Engine.clock_context`)."""
-    from engine.data.templates import Clock  # only needed when a session opens
+    from engine.data.clock import Clock  # only needed when a session opens
 
     return Clock(dt.datetime.now()).context(style)
 

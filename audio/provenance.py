@@ -25,7 +25,7 @@ class Provenance:
         codec_id: the `codes_id` of the codec whose codes the checkpoint makes (a codec) or was trained on
             (an engine).
         clock_context: how the training data worded the clock line ("spoken" or "digits",
-            `engine.data.templates.Clock.context`).
+            `engine.data.clock.Clock.context`).
         tokenizer_sha256: SHA-256 of the SentencePiece model the text tokens come from.
     """
 

@@ -64,7 +64,7 @@ class Engine:
         codec_id: the codec whose tokens the model was trained on (a prefix of its weights' sha256, or
             "random<seed>-..." for the random codec); None when unknown (untrained engines).
         clock_context: how the model's training data worded the clock in the text context ("spoken" or
-            "digits", see `engine.data.templates.Clock.context`); sessions should be given the same.
+            "digits", see `engine.data.clock.Clock.context`); sessions should be given the same.
     """
 
     def __init__(

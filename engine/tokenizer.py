@@ -3,7 +3,7 @@
 Ids 0-5 are reserved and never change between trainings (other modules rely on them):
 PAD (nothing new this step), UNK, BOS, EOS (end of an assistant turn), TOOL (starts a tool-call line on
 the monologue) and CTX (separates text-context segments in the prefix). Pieces are trained on the
-template corpus (engine/data/templates.py) plus the open-vocabulary word list, digits split one per
+template corpus (engine/data/skills/) plus the open-vocabulary word list, digits split one per
 piece (clock strings are read digit by digit), with byte fallback so any text still encodes.
 """
 

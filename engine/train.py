@@ -38,7 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from engine.data.templates import CLOCK_STYLE
+from engine.data.clock import CLOCK_STYLE
 from engine.dataset import DialogueWindows, TextWindows, collate, read_info, read_manifest, silence_codes
 from engine.eval.text_stage import evaluate_text_stage
 from engine.model import IGNORE, PRESETS, OmniModel, load_balance_loss, router_z_loss

@@ -1,6 +1,6 @@
 """Held-out spoken questions for the benchmarks: test-split phrasings and words in test-split voices.
 
-The text comes from the dialogue templates' test split (engine/data/templates.py) and the voice from the
+The text comes from the dialogue templates' test split (engine/data/skills/) and the voice from the
 held-out user voices (engine/data/voices.py), so a trained engine hears nothing it was trained on.
 Synthesized audio is cached as WAV files (synthesis, festival's above all, is slower than real time).
 """
@@ -72,7 +72,8 @@ def held_out_questions(
     Raises:
         ValueError: none of `synthesizers` has a held-out voice on this machine.
     """
-    from engine.data.templates import Clock, random_exchange  # heavy, only when used
+    from engine.data.clock import Clock  # heavy, only when used
+    from engine.data.skills import random_exchange
     from engine.data.voices import user_voices
 
     pools = user_voices("test")

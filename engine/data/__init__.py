@@ -1,1 +1,1 @@
-"""Synthetic training data for the engine: templates, dialogues, rendering, encoding (`hark data synth`)."""
+"""Synthetic training data for the engine: skills, dialogues, rendering, encoding (`hark data synth`)."""

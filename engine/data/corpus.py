@@ -6,7 +6,8 @@ import random
 import re
 from collections.abc import Iterator
 
-from engine.data.templates import Clock, random_exchange, words_for
+from engine.data.clock import Clock
+from engine.data.skills import random_exchange, words_for
 
 
 def normalize_transcript(text: str) -> str:

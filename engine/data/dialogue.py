@@ -17,8 +17,10 @@ import random
 from dataclasses import dataclass, field
 
 from audio.tts import SAMPLE_RATE, Voice
+from engine.data.clock import Clock
+from engine.data.skills import Exchange, random_exchange, request
+from engine.data.skills.smalltalk import stop_request
 from engine.data.speech import Speech
-from engine.data.templates import Clock, Exchange, random_exchange, smalltalk
 from engine.data.timing import TimedWords
 from engine.data.voices import pick_user_voice
 
@@ -124,7 +126,7 @@ def plan_dialogue(
     words = 0
     while len(turns) < MAX_TURNS and (words < target_words or (turns and turns[-1].barge_in is not None)):
         if turns and turns[-1].barge_in is not None and rng.random() < 0.3:
-            exchange = smalltalk(rng, split, clock, intent="stop")  # the barge-in is often just "stop"
+            exchange = stop_request(rng, request(split, clock))  # the barge-in is often just "stop"
         else:
             exchange = random_exchange(rng, split, clock)
         parts, pause = _split_question(rng, exchange.question)

@@ -25,12 +25,12 @@ from tqdm import tqdm
 
 from audio.tts import SAMPLE_RATE, Voice
 from engine.data.align import monologue, transcript
+from engine.data.clock import CLOCK_STYLE
 from engine.data.config import SynthConfig
 from engine.data.dialogue import STEP_SAMPLES, DialoguePlan, layout, plan_dialogue
 from engine.data.encode import CodecHandle, encode_channels, open_codec, silence_column
 from engine.data.render import render
 from engine.data.speech import Speech, speak
-from engine.data.templates import CLOCK_STYLE
 from engine.data.voices import ASSISTANT_VOICE
 from engine.tokenizer import TextTokenizer
 

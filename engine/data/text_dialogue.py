@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.data.align import monologue, transcript
+from engine.data.clock import CLOCK_STYLE
 from engine.data.dialogue import DialoguePlan, Timeline, layout, plan_dialogue
-from engine.data.templates import CLOCK_STYLE
 from engine.data.timing import estimate_timing
 from engine.data.voices import ASSISTANT_VOICE
 from engine.tokenizer import TextTokenizer

@@ -22,8 +22,8 @@ from tqdm import tqdm
 from engine.data.align import monologue, transcript
 from engine.data.dialogue import DialoguePlan, Timeline, layout, plan_dialogue
 from engine.data.render import render
+from engine.data.skills import SPLITS
 from engine.data.synth import cached_speech
-from engine.data.templates import SPLITS
 from engine.data.voices import ASSISTANT_VOICE
 from engine.eval.config import EvalConfig
 from engine.eval.judge import SpeechJudge

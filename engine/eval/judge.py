@@ -8,8 +8,6 @@ expected answer. Free decoding with pocketsphinx's general language model gives 
 
 from __future__ import annotations
 
-import calendar
-
 import numpy as np
 
 from audio.judge import SPHINX_RATE as JUDGE_RATE
@@ -17,41 +15,24 @@ from audio.judge import Judge
 from audio.resample import resample
 from audio.tts import SAMPLE_RATE
 from engine.data.corpus import normalize_transcript
-from engine.data.numbers import number_words, ordinal_words, year_words
-from engine.data.templates import FALLBACK_ANSWER, fixed_answers
-from engine.data.vocabulary import WORDS
+from engine.data.skills import SKILLS, fixed_answers
+from engine.data.skills.base import alternatives
 
-
-def _alternatives(options: list[str]) -> str:
-    return " | ".join(sorted(set(options)))
+FIXED = "fixed"  # the one grammar of every skill whose answers never change
 
 
 def _grammars() -> dict[str, str]:
-    """JSGF grammar bodies (the public rule `<s>` plus helpers) per skill."""
-    n = _alternatives([number_words(i) for i in range(145)])
-    hours = _alternatives([number_words(i) for i in range(1, 13)])
-    minutes = _alternatives(["o'clock"] + ["oh " + number_words(i) for i in range(1, 10)]
-                            + [number_words(i) for i in range(10, 60)])  # fmt: skip
-    periods = "in the morning | in the afternoon | in the evening | at night"
-    weekdays = _alternatives([d.lower() for d in calendar.day_name])
-    months = _alternatives([m.lower() for m in calendar.month_name[1:]])
-    ordinals = _alternatives([ordinal_words(i) for i in range(1, 32)])
-    years = _alternatives([year_words(y) for y in range(2020, 2041)])
-    units = "second | seconds | minute | minutes | hour | hours"
-    return {
-        "arithmetic": f"public <s> = <n> (plus | minus | times | divided by) <n> is <n>;\n<n> = {n};",
-        "time": f"public <s> = it is ({hours}) ({minutes}) ({periods});",
-        "date": f"public <s> = today is ({weekdays}) the ({ordinals}) of ({months}) | it is ({years});",
-        "timer": f"public <s> = okay a timer for (<n> ({units}) | half an hour) starting now;\n<n> = {n};",
-        "repeat": f"public <s> = {_alternatives(list(WORDS))};",
-        "fixed": "public <s> = "
-        + _alternatives([normalize_transcript(a) for a in [*fixed_answers(), FALLBACK_ANSWER]])
-        + ";",
-    }
+    """JSGF grammar bodies (the public rule `<s>` plus helpers): one per skill that declares one, and
+    FIXED for the others' fixed answers together."""
+    grammars = {name: skill.grammar() for name, skill in SKILLS.items() if skill.grammar is not None}
+    answers = [normalize_transcript(a) for a in fixed_answers()]
+    grammars[FIXED] = f"public <s> = {alternatives(answers)};"
+    return grammars
 
 
-# Skills whose answers come from the fixed-answer grammar.
-_GRAMMAR_OF = {"smalltalk": "fixed", "fallback": "fixed"}
+def _grammar_of(skill: str) -> str:
+    """The grammar a skill's answers are judged with."""
+    return skill if SKILLS[skill].grammar is not None else FIXED
 
 
 class SpeechJudge:
@@ -68,7 +49,7 @@ class SpeechJudge:
     def pick(self, wav: np.ndarray, skill: str) -> str:
         """The skill grammar's closest answer to the speech in `wav` (24 kHz), "" if none."""
         pcm = resample(np.asarray(wav, np.float32), SAMPLE_RATE, JUDGE_RATE)
-        self.grammar.activate_search(_GRAMMAR_OF.get(skill, skill))
+        self.grammar.activate_search(_grammar_of(skill))
         self.grammar.start_utt()
         self.grammar.process_raw((np.clip(pcm, -1.0, 1.0) * 32767.0).astype("<i2").tobytes(), full_utt=True)
         self.grammar.end_utt()

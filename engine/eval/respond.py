@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audio.tts import SAMPLE_RATE, resample
+from engine.data.clock import Clock
 from engine.data.corpus import normalize_transcript
 from engine.data.dialogue import STEP_SAMPLES
-from engine.data.templates import Clock
 from engine.eval.score import audible_steps
 from engine.eval.stream import run_stream
 

@@ -23,7 +23,7 @@ from audio.judge import word_errors
 from audio.tts import SAMPLE_RATE
 from engine.data.corpus import normalize_transcript
 from engine.data.dialogue import STEP_SAMPLES, Timeline
-from engine.data.templates import Exchange
+from engine.data.skills import Exchange
 from engine.eval.judge import SpeechJudge
 from engine.eval.stream import Trace
 

@@ -14,14 +14,15 @@ from audio.codec import build_codec
 from audio.codec_config import CodecConfig
 from audio.tts import Voice, voice_catalog
 from engine.data.align import monologue
+from engine.data.clock import Clock
 from engine.data.config import SynthConfig
 from engine.data.corpus import normalize_transcript
 from engine.data.dialogue import RESPONSE_STEPS, STEP_SAMPLES, layout, plan_dialogue
 from engine.data.encode import CodecHandle, assistant_codes, open_codec
 from engine.data.render import render
+from engine.data.skills import all_phrasings, held_out_words
 from engine.data.speech import speak
 from engine.data.synth import _Worker, cached_speech, synthesize_dataset
-from engine.data.templates import Clock, all_phrasings, held_out_words
 from engine.data.voices import ASSISTANT_VOICE, is_held_out_voice, user_voices
 from engine.tokenizer import CTX_ID, EOS_ID, PAD_ID, TOOL_ID, TextTokenizer
 

@@ -11,10 +11,12 @@ import torch
 
 from engine.curves import plot_curves, read_curve
 from engine.data.align import monologue, transcript
+from engine.data.clock import is_held_out_clock, is_training_clock
 from engine.data.dialogue import layout, plan_dialogue
 from engine.data.numbers import number_words
+from engine.data.skills import words_for
+from engine.data.skills.arithmetic import is_held_out_pair
 from engine.data.synth import cached_speech
-from engine.data.templates import is_held_out_clock, is_held_out_pair, is_training_clock, words_for
 from engine.data.text_dialogue import text_dialogue, text_streams, timed_layout
 from engine.data.voices import ASSISTANT_VOICE
 from engine.dataset import TextWindows, collate, make_window

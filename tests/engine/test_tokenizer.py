@@ -3,7 +3,7 @@
 import pytest
 
 from engine.data.corpus import tokenizer_corpus
-from engine.data.templates import held_out_words
+from engine.data.skills import held_out_words
 from engine.tokenizer import BOS_ID, CTX_ID, EOS_ID, PAD_ID, SPECIAL_IDS, TOOL_ID, UNK_ID, TextTokenizer
 
 
