@@ -14,8 +14,8 @@ import sys
 
 from app.runtime import HarkError
 
-# OpenMP threads that spin while waiting for a core make torch 5-10x slower on a busy 2-core machine
-# (measured: engine steps of 150-400 ms instead of ~25 ms). It must be set before torch is imported.
+# OpenMP threads that spin while waiting for a core make torch several times slower on a busy 2-core
+# machine (docs/engine.md, "Speed"). It must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["COMMANDS", "HarkError", "build_parser", "main"]  # HarkError: app/runtime.py's, printed here

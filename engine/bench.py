@@ -102,7 +102,7 @@ def _measure(engine, config: EngineBenchConfig, threads: int, dtype: str) -> lis
     import numpy as np
 
     # an untimed pass over every batch size first: a server has long run all of them, and a cell timed right
-    # after loading measured batch 1 at 16.9 ms p50 against 10.9 ms after a batch-2 cell
+    # after loading is slower than the same cell timed later (docs/engine.md, "Speed")
     for batch in config.batches:
         _time_batch(engine, batch, 0, config.warmup)
     rows = []
