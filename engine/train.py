@@ -194,6 +194,8 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         self.out = Path(config.out)
         self.audio = config.stage != "text"
+        self.trains_text = not self.audio or config.text_fraction > 0
+        self.train_seconds = 0.0  # wall time spent in training steps (evaluations excluded), resumed too
         info = read_info(config.data) if self.audio else {}
         self.tokenizer_file = self._tokenizer_file(info)
         self.tokenizer = TextTokenizer.load(self.tokenizer_file)
@@ -219,7 +221,6 @@ class Trainer:
             self.test_set = DialogueWindows(config.data, "test", self.model_config, crop, False)
         self.text_train = TextWindows("train", self.model_config, self.tokenizer, crop, config.seed)
         self.text_test = TextWindows("test", self.model_config, self.tokenizer, crop, config.seed)
-        self.train_seconds = 0.0  # wall time spent in training steps (evaluations excluded)
 
     def _setup_device(self) -> torch.device:
         if self.config.threads:
@@ -248,7 +249,7 @@ class Trainer:
         if self.config.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.config.preset!r}; choose one of {sorted(PRESETS)}")
         preset = PRESETS[self.config.preset]
-        cfg = dataclasses.replace(preset, text_vocab_size=TextTokenizer.load(self.tokenizer_file).vocab_size)
+        cfg = dataclasses.replace(preset, text_vocab_size=self.tokenizer.vocab_size)
         if self.audio:
             cfg = dataclasses.replace(
                 cfg, num_codebooks=info["K"], frames_per_step=info["G"], silence_codes=self._silence(info)
@@ -298,7 +299,7 @@ class Trainer:
             return 0
         self.optimizer.load_state_dict(torch.load(state / "optimizer.pt", map_location=self.device))
         saved = json.loads((state / "state.json").read_text())
-        self.resumed_train_seconds = saved.get("train_seconds", 0.0)
+        self.train_seconds = saved.get("train_seconds", 0.0)
         return saved["step"]
 
     def _autocast(self):
@@ -358,7 +359,6 @@ class Trainer:
             total=config.steps, initial=self.step, desc="train engine", unit="step", disable=not is_main
         )
         audio_batches = self._audio_batches() if self.audio else None
-        self.train_seconds = getattr(self, "resumed_train_seconds", 0.0)
         seen = 0
         while self.step < config.steps:
             started = time.time()
@@ -407,7 +407,7 @@ class Trainer:
             self.last_eval = self._mean_losses(loader, audio=True)
             if is_main:
                 self._log("eval", self.last_eval, None)
-        if not self.audio or self.config.text_fraction > 0:
+        if self.trains_text:
             batches = (self._text_batch(self.text_test, i) for i in range(self.config.eval_batches))
             text_eval = self._mean_losses(batches, audio=False)
             if not self.audio:
@@ -415,8 +415,7 @@ class Trainer:
             if is_main:
                 self._log("eval" if not self.audio else "eval_text", text_eval, None)
         self.last_eval_step = self.step
-        trains_text = not self.audio or self.config.text_fraction > 0
-        if is_main and trains_text and self.config.text_eval_dialogues:
+        if is_main and self.trains_text and self.config.text_eval_dialogues:
             report = evaluate_text_stage(self.model, self.tokenizer, self.config.text_eval_dialogues)
             self.last_text_accuracy = {k: v["accuracy"] for k, v in report["skills"].items()}
             minutes = round(self.train_seconds / 60, 3)
