@@ -88,11 +88,27 @@ class Voice:
         return f"{key}~{self.f0_hz}Hz" if self.f0_hz else key
 
 
+def espeak_voice_arg(voice: Voice) -> str:
+    """The voice argument espeak-ng (`-v`, or the library's SetVoiceByName) takes for an espeak-ng `voice`."""
+    return voice.name
+
+
 def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:
     """The synthesizer command line (and its stdin) that writes `text` in `voice` to `out`."""
     if voice.engine == "espeak-ng":
         wpm = str(round(175 * voice.speed))
-        return ["espeak-ng", "-v", voice.name, "-s", wpm, "-p", str(voice.pitch), "-w", str(out), text], None
+        return [
+            "espeak-ng",
+            "-v",
+            espeak_voice_arg(voice),
+            "-s",
+            wpm,
+            "-p",
+            str(voice.pitch),
+            "-w",
+            str(out),
+            text,
+        ], None
     if voice.engine == "flite":
         settings = ["--setf", f"duration_stretch={1.0 / voice.speed:.3f}"]
         if voice.f0_hz:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.tts import SAMPLE_RATE, Voice, resample
+from audio.tts import SAMPLE_RATE, Voice, espeak_voice_arg, resample
 from audio.wavio import read_wav
 
 _ROOT = Path(__file__).resolve().parents[2]  # the repository root, so `-m engine.data...` resolves
@@ -75,7 +75,7 @@ def speak(text: str, voice: Voice) -> Speech:
 # --- espeak-ng ---
 def _espeak(text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     wpm = str(round(175 * voice.speed))
-    cmd = [sys.executable, "-m", "engine.data.espeak_timed", voice.name, wpm, str(voice.pitch)]
+    cmd = [sys.executable, "-m", "engine.data.espeak_timed", espeak_voice_arg(voice), wpm, str(voice.pitch)]
     done = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=60, cwd=_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"{voice.key} failed on {text!r}: {done.stderr.decode().strip()[-300:]}")
