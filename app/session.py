@@ -128,6 +128,7 @@ class RealtimeSession:
         self._input_end_at: float | None = None
         self._commit_position: int | None = None
         self._responses_before_turn = 0  # responses created before the user's current turn started
+        self._user_spoke = False  # server VAD has heard the user start a turn in this session
         self._heard_at_step = -(1 << 30)  # token mode: last step with a user-transcript piece
         self.stats = {"steps": 0, "padded_steps": 0, "audio_in_s": 0.0, "errors": 0, "barge_ins": 0}
 
@@ -368,11 +369,17 @@ class RealtimeSession:
         never left without an answer.
         """
         td = self.config.turn_detection
-        answered = self.responses.created > self._responses_before_turn  # perhaps already done
-        if td is None or not td.create_response or self.responses.current is not None or answered:
+        if td is None or not td.create_response or self.responses.current is not None:
+            return
+        if not self._turn_unanswered():  # perhaps already done
             return
         log.debug("session %s: the engine let the turn pass; requesting an answer", self.id)
         self.responses.create(heard, self.config.max_output_tokens)
+
+    def _turn_unanswered(self) -> bool:
+        """Whether the user has started a turn since the last response was created: only then may the
+        engine answer on its own (else it would be talking into silence, or answering its own answer)."""
+        return self._user_spoke and self.responses.created == self._responses_before_turn
 
     def _transcript_vad(self, out: StepOutput, position: int) -> None:
         """Token mode has no audio to run VAD on: the engine's own transcript is the speech signal (a
@@ -431,7 +438,7 @@ class RealtimeSession:
             self.stats["barge_ins"] += 1
             resp.barge_in_ms = event.delay_ms
             self._stop(resp, "cancelled", "turn_detected")
-        self._responses_before_turn = self.responses.created
+        self._responses_before_turn, self._user_spoke = self.responses.created, True
 
     def _speech_stopped(self, event: SpeechEvent, position: int) -> None:
         """speech_stopped: the user's turn is committed at `position`."""
@@ -457,6 +464,8 @@ class RealtimeSession:
             talking = self._user_talking(out.step)
             if td is not None and td.interrupt_response and talking and not out.tool_call:
                 self.handle.session.silence()  # it started talking over the user: let the user finish
+            elif td is not None and td.create_response and not out.tool_call and not self._turn_unanswered():
+                self.handle.session.silence()  # nothing was said to it: quiet until the user's turn ends
             elif out.tool_call or (td is not None and td.create_response):  # starts with this very step
                 resp = self.responses.create(position, self.config.max_output_tokens)
         if resp is None:

@@ -84,6 +84,7 @@ async def test_after_a_barge_in_the_engine_answers_once_vad_ends_the_users_turn(
     async with running_server(config, deaf_engine(seed=0), models[1]) as server, Client.connect(server) as c:
         td = {"type": "server_vad", "create_response": True, "min_speech_ms": 100}
         await c.send("session.update", session={"audio": {"input": {"turn_detection": td}}})
+        await c.send("response.create")
         await c.append(pcm16(np.zeros(2 * 1280, np.float32)))
         first = await c.until("response.created")
         await c.append(pcm16(np.concatenate([question, np.zeros(24000, np.float32)])))
@@ -93,6 +94,33 @@ async def test_after_a_barge_in_the_engine_answers_once_vad_ends_the_users_turn(
     assert done["response"]["id"] == first["response"]["id"]
     assert done["response"]["status_details"]["reason"] == "turn_detected"
     assert second["response"]["id"] != first["response"]["id"]
+
+
+async def test_no_response_is_created_before_the_user_has_spoken(models, question):
+    """server_vad + create_response: an engine that talks whenever it may (untrained) stays unanswered in
+    the silence before the user's first turn, and again after its answer; the user's turn gets one."""
+    config = ServerConfig(port=0, seed=0)
+    async with running_server(config, deaf_engine(seed=0), models[1]) as server, Client.connect(server) as c:
+        td = {"type": "server_vad", "create_response": True, "silence_duration_ms": 300}
+        session = {"max_output_tokens": 8, "audio": {"input": {"turn_detection": td}}}
+        await c.send("session.update", session=session)
+        await c.append(pcm16(np.zeros(48000, np.float32)))  # two seconds of silence, 23 engine steps
+        rs = next(iter(server.sessions.values()))
+        deadline = time.monotonic() + 20
+        while rs.stats["steps"] < 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        silent_steps = rs.stats["steps"]
+        before = list(c.of("response.created"))
+        await c.append(pcm16(np.concatenate([question, np.zeros(24000, np.float32)])))
+        created = await c.until("response.created", timeout=20)
+        await c.until("response.done", timeout=20)
+        await c.append(pcm16(np.zeros(36000, np.float32)))  # after the answer, silence again
+        deadline = time.monotonic() + 20
+        while rs.stats["steps"] < silent_steps + 60 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    assert silent_steps >= 20 and before == []
+    assert c.events.index(c.of("input_audio_buffer.speech_started")[0]) < c.events.index(created)
+    assert len(c.of("response.created")) == 1
 
 
 async def test_a_turn_the_engine_lets_pass_gets_an_answer(quiet_models, question):

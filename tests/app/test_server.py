@@ -124,14 +124,16 @@ async def test_speech_shorter_than_min_speech_does_not_interrupt(serve, question
 
 
 @pytest.mark.parametrize("create_response", [True, False])
-async def test_engine_initiated_speech_opens_a_response_only_with_create_response(serve, create_response):
-    """server_vad + create_response: the engine's own speech becomes a response without response.create."""
+async def test_engine_initiated_speech_opens_a_response_only_with_create_response(
+    serve, question, create_response
+):
+    """server_vad + create_response: the user's turn gets a response without response.create."""
     async with serve() as server, Client.connect(server) as c:
         td = {"type": "server_vad", "create_response": create_response}
         await c.send(
             "session.update", session={"max_output_tokens": 4, "audio": {"input": {"turn_detection": td}}}
         )
-        await c.append(pcm16(np.zeros(24000, np.float32)))  # the untrained engine speaks from its first step
+        await c.append(pcm16(np.concatenate([question, np.zeros(24000, np.float32)])))
         await c.send("input_audio_buffer.commit")
         if create_response:
             done = await c.until("response.done")

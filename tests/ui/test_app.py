@@ -57,8 +57,9 @@ async def test_screen_has_every_widget(file_client):
 
 
 async def test_states_follow_a_spoken_question_over_hark_serve(models, question_wav, tmp_path):
-    """Against a real server: the assistant speaks, the question barges in (cut marked, truncate
-    acknowledged), the user is heard and transcribed, the app waits for the answer; q writes the output."""
+    """Against a real server: the user greets, the assistant answers, the question barges in (cut marked,
+    truncate acknowledged), the user is heard and transcribed, the app waits for the answer; q writes the
+    output."""
     async with running_server(ServerConfig(port=0, seed=0), *models) as server:
         out = tmp_path / "out.wav"
         audio = AudioIO(AudioSpec(input_file=str(question_wav), output_file=str(out)))
@@ -66,14 +67,15 @@ async def test_states_follow_a_spoken_question_over_hark_serve(models, question_
         app = TalkApp(TalkClient(connector, audio, TalkConfig()))
         async with app.run_test() as pilot:
             client = app.client
-            await until(lambda: THINKING in app.states_seen, what=f"thinking; saw {app.states_seen}")
-            seen = app.states_seen
-            assert (
-                seen.index(SPEAKING)
-                < seen.index(INTERRUPTED)
-                < seen.index(USER_SPEAKING)
-                < seen.index(THINKING)
-            )
+
+            def after_cut() -> list[str]:
+                seen = list(app.states_seen)
+                return seen[seen.index(INTERRUPTED) :] if INTERRUPTED in seen else []
+
+            await until(lambda: THINKING in after_cut(), what=f"thinking after a cut; saw {app.states_seen}")
+            seen = list(app.states_seen)
+            assert seen.index(USER_SPEAKING) < seen.index(SPEAKING) < seen.index(INTERRUPTED)  # greeted first
+            assert after_cut().index(USER_SPEAKING) < after_cut().index(THINKING)
             E = ServerEvents
             for event in (E.AUDIO_DELTA, E.SPEECH_STARTED, E.ITEM_TRUNCATED, E.SPEECH_STOPPED):
                 assert client.events_seen[event], f"no {event} from the server"
@@ -89,10 +91,11 @@ async def test_states_follow_a_spoken_question_over_hark_serve(models, question_
         assert out.stat().st_size > 44 + 2 * 24000  # over a second of played audio
 
 
-async def test_keys_mute_interrupt_reset_devices_quit(file_client, tmp_path):
+async def test_keys_mute_interrupt_reset_devices_quit(file_client, greetings_wav, tmp_path):
     """space mutes, i interrupts the speaking assistant (cut, truncate acknowledged), r starts a new
-    session, Escape interrupts too, d opens the device picker (Escape closes it), space unmutes, q quits."""
-    client = file_client()
+    session, space unmutes (a greeting is answered), Escape interrupts too, d opens the device picker
+    (Escape closes it), q quits."""
+    client = file_client(greetings_wav)
     app = TalkApp(client)
     async with app.run_test() as pilot:
         await until(lambda: app.state == SPEAKING, what="the assistant to speak")
@@ -108,6 +111,8 @@ async def test_keys_mute_interrupt_reset_devices_quit(file_client, tmp_path):
         await press(pilot, "r")
         await until(lambda: client.stats["sessions"] == 2 and client.connected, what="a new session")
         assert before and not before & {t.item_id for t in client.conversation.turns}
+        await press(pilot, "space")
+        await until(lambda: not client.muted, what="unmuted")
         await until(lambda: client.state == SPEAKING, what="the assistant to speak again")
         await press(pilot, "escape")
         await until(lambda: client.stats["barge_ins"] == 2, what="the cut by Escape")
@@ -115,8 +120,6 @@ async def test_keys_mute_interrupt_reset_devices_quit(file_client, tmp_path):
         await until(lambda: isinstance(app.screen, DevicesScreen), what="the device picker")
         await press(pilot, "escape")
         await until(lambda: not isinstance(app.screen, DevicesScreen), what="the picker to close")
-        await press(pilot, "space")
-        await until(lambda: not client.muted, what="unmuted")
         await press(pilot, "q")
         await until(lambda: not app.is_running, what="exit")
     assert (tmp_path / "out.wav").exists()

@@ -1,11 +1,11 @@
 """`hark talk` end to end through real sound devices: a PulseAudio null sink whose monitor is the microphone.
 
 Whatever the app plays comes straight back into its microphone, like laptop speakers without headphones. The
-untrained engine talks from the first step on, so for two seconds the microphone hears nothing but the
-assistant's own voice: with echo cancellation that must not count as the user (no barge-in), without it it
-does (the same test fails the other way). Then a spoken question is played into the room: it must get through
-the canceller, cut the assistant within one audio block, reach the session (server VAD hears speech) and be
-acknowledged by a truncate of what was actually heard.
+user greets the assistant and the untrained engine answers and goes on talking, so for two seconds the
+microphone hears nothing but the assistant's own voice: with echo cancellation that must not count as the
+user (no barge-in), without it it does (the same test fails the other way). Then a spoken question is
+played into the room: it must get through the canceller, cut the assistant within one audio block, reach
+the session (server VAD hears speech) and be acknowledged by a truncate of what was actually heard.
 """
 
 from __future__ import annotations
@@ -35,17 +35,23 @@ def _talk_app(models, aec: bool) -> TalkApp:
     return TalkApp(client, "e2e")
 
 
-async def _assistant_audible(client: TalkClient) -> None:
+async def _greeted(client: TalkClient, greeting: np.ndarray) -> None:
+    """The user says hello into the room; the assistant answers (the untrained one talks until it is cut)."""
+    async with OutputDevice() as room:
+        room.write(0.5 * greeting)
+        await room.drain()
     await until(lambda: client.playback is not None and client.playback.audible, what="the assistant's voice")
 
 
-async def test_own_voice_does_not_interrupt_with_aec_but_the_user_does(pulse_server, models, question):
+async def test_own_voice_does_not_interrupt_with_aec_but_the_user_does(
+    pulse_server, models, greeting, question
+):
     """AEC on: 2 s of the assistant's echo cause no barge-in; a spoken question then cuts playback within
     one block and reaches the session as speech."""
     app = _talk_app(models, aec=True)
     async with app.run_test() as pilot:
         client = app.client
-        await _assistant_audible(client)
+        await _greeted(client, greeting)
         await asyncio.sleep(OWN_VOICE_S)
         sink = client.audio.sink
         assert client.stats["barge_ins"] == 0, "the assistant interrupted itself through the echo path"
@@ -124,26 +130,26 @@ def _echo_reduction_db(raw: np.ndarray, clean: np.ndarray, stretch: int = 2400) 
     return reductions
 
 
-async def test_own_voice_interrupts_without_aec(pulse_server, models):
+async def test_own_voice_interrupts_without_aec(pulse_server, models, greeting):
     """AEC off (--no-aec): the assistant's echo alone is taken for the user and cuts it (this is what the
     test above guards against)."""
     app = _talk_app(models, aec=False)
     async with app.run_test() as pilot:
         client = app.client
-        await _assistant_audible(client)
+        await _greeted(client, greeting)
         await until(lambda: client.stats["barge_ins"] >= 1, timeout=OWN_VOICE_S, what="self-interruption")
         assert client.aec is None
         await press(pilot, "q")
 
 
-async def test_device_picker_lists_checks_and_switches(pulse_server, models, question):
+async def test_device_picker_lists_checks_and_switches(pulse_server, models, greeting, question):
     """d lists the PulseAudio devices, the meter shows the microphone (it hears the assistant), t plays a
     tone, and "Use these" reopens the conversation on the chosen devices: the user is heard on the new
     microphone and answered on the new speaker."""
     app = _talk_app(models, aec=True)
     async with app.run_test() as pilot:
         client = app.client
-        await _assistant_audible(client)
+        await _greeted(client, greeting)
         await press(pilot, "d")
         await until(lambda: isinstance(app.screen, DevicesScreen), what="the picker")
         picker = app.screen
