@@ -124,6 +124,7 @@ async def _run_mode(
     turns = []
     async with server.connect(mode, td, config.max_response_steps, codec=codec, packet=packet) as client:
         await asyncio.sleep(config.gap_s)
+        unprompted = len(client.events(ServerEvents.RESPONSE_CREATED))  # the user has said nothing yet
         for question in questions:
             turns.append(await _turn(client, question, config))
             await asyncio.sleep(config.gap_s)
@@ -134,6 +135,7 @@ async def _run_mode(
     return {
         "turns": turns,
         "answered": sum(x is not None for x in latencies),
+        "responses_before_user_spoke": unprompted,
         "latency_ms": stats.summary(latencies),
         "breakdown_ms": {
             s: stats.summary([t["breakdown_ms"][s] for t in turns if "breakdown_ms" in t]) for s in STAGES
@@ -222,7 +224,7 @@ def format_report(report: dict) -> str:
         f"latency: end of speech -> first sound, turn={s['turn']}, engine {s['engine'] or 'default'}, "
         f"codec {s['codec'] or 'default'}; load average {report['machine']['load_average']}",
         f"{'mode':<8}{'turns':>7}{'p50':>8}{'p95':>8}{'max':>8}  | median encode / engine / decode / rest"
-        "  | server CPU",
+        "  | server CPU | responses before the user spoke",
     ]
     for mode, r in report["modes"].items():
         lat, b = r["latency_ms"], r["breakdown_ms"]
@@ -230,6 +232,7 @@ def format_report(report: dict) -> str:
         lines.append(
             f"{mode:<8}{r['answered']:>3}/{len(r['turns']):<3}{stats.ms(lat['p50']):>8}{stats.ms(lat['p95']):>8}"
             f"{stats.ms(lat['max']):>8}  | {parts}  | {r['cpu']['server_cores']} cores"
+            f"  | {r['responses_before_user_spoke']} unprompted"
         )
     lines.append(f"targets (shipped model): p50 <= {TARGET_P50_MS:g} ms, p95 <= {TARGET_P95_MS:g} ms")
     if report.get("profile"):
