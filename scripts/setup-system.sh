@@ -2,12 +2,13 @@
 # Installs the Debian packages hark needs when they are missing.
 #   libportaudio2                  sounddevice's native library
 #   espeak-ng flite festival ...   synthetic speech for data, tests and evaluation (the other-language
-#                                  festvox voices are female voices for the codec's training pool)
+#                                  festvox voices are female voices for the codec's training pool;
+#                                  us-slt-hts is a held-out test voice of audio/speakers.py)
 #   pulseaudio* libasound2-plugins a null-sink sound server: real paced devices on machines with no sound card
 #   tmux                           the TUI's end-to-end screen test
 set -euo pipefail
 packages=(libportaudio2 espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
-          festvox-italp16k festvox-suopuhe-lj festvox-czech-dita festvox-ca-ona-hts
+          festvox-italp16k festvox-suopuhe-lj festvox-czech-dita festvox-ca-ona-hts festvox-us-slt-hts
           pulseaudio pulseaudio-utils libasound2-plugins tmux)
 missing=()
 for p in "${packages[@]}"; do

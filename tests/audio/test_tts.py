@@ -1,11 +1,25 @@
 """Synthetic speech: every synthesizer hark uses gives audible 24 kHz speech."""
 
+import subprocess
+import sys
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from audio.codec_data import is_held_out, training_voices
+from audio.espeak_variants import variant_file_text, variant_name
 from audio.levels import rms_dbfs
-from audio.tts import FESTIVAL_FEMALE_VOICES, Voice, installed_festival_voices, synthesize, voice_catalog
+from audio.tts import (
+    FESTIVAL_FEMALE_VOICES,
+    FESTIVAL_SLT_VOICE,
+    Voice,
+    espeak_env,
+    espeak_voice_arg,
+    installed_festival_voices,
+    synthesize,
+    voice_catalog,
+)
 
 
 def _median_f0(audio: np.ndarray, sample_rate: int = 24000) -> float:
@@ -29,6 +43,12 @@ def _median_f0(audio: np.ndarray, sample_rate: int = 24000) -> float:
         Voice("espeak-ng", "en-gb-scotland+f3", 1.1, 60),
         Voice("flite", "rms"),
         Voice("festival", "kal_diphone"),
+        Voice("festival", "ked_diphone"),
+        Voice("festival", FESTIVAL_SLT_VOICE),
+        Voice("pico", "en-US"),
+        Voice("pico", "en-GB", 1.1, 60),
+        Voice("piper", "joe"),
+        Voice("espeak-ng", "en-us+" + variant_name(7)),
     ],
 )
 def test_each_synthesizer_speaks(voice):
@@ -83,3 +103,56 @@ def test_codec_trains_on_female_voices_and_never_on_held_out_ones():
     for name in female:
         audio = synthesize("the quick brown fox jumps over the lazy dog", Voice("festival", name))
         assert rms_dbfs(audio) > -40 and _median_f0(audio) > 165
+
+
+def _spectral_centroid(audio: np.ndarray, sample_rate: int = 24000) -> float:
+    """Mean frequency of the power spectrum, in Hz."""
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    return float(np.sum(np.fft.rfftfreq(len(audio), 1 / sample_rate) * power) / np.sum(power))
+
+
+@pytest.mark.parametrize("voice", [Voice("festival", FESTIVAL_SLT_VOICE), Voice("pico", "en-US")])
+def test_speed_changes_duration_of_the_new_synthesizers(voice):
+    """festival's HTS voices (hts_engine's rate, not Duration_Stretch) and pico follow Voice.speed."""
+    text = "one two three four five six"
+    slow, fast = synthesize(text, replace(voice, speed=0.8)), synthesize(text, replace(voice, speed=1.25))
+    assert len(fast) < 0.85 * len(slow)
+
+
+def test_generated_variants_differ_and_repeat():
+    """Two generated espeak-ng variants sound different (pitch and spectrum), and each is the same
+    audio every time; its file is a function of the name alone."""
+    text = "the quick brown fox jumps over the lazy dog"
+    a, b = Voice("espeak-ng", "en-us+" + variant_name(3)), Voice("espeak-ng", "en-us+" + variant_name(11))
+    audio_a, audio_b = synthesize(text, a), synthesize(text, b)
+    assert np.array_equal(audio_a, synthesize(text, a))
+    plain = synthesize(text, Voice("espeak-ng", "en-us"))
+    centroids = [_spectral_centroid(x) for x in (audio_a, audio_b, plain)]
+    pitches = [_median_f0(x) for x in (audio_a, audio_b, plain)]
+    assert abs(centroids[0] - centroids[1]) > 100 or abs(pitches[0] - pitches[1]) > 15
+    assert abs(centroids[0] - centroids[2]) > 100 or abs(pitches[0] - pitches[2]) > 15  # not the fallback
+    assert variant_file_text(3) == variant_file_text(3) != variant_file_text(11)
+    assert a.key == "espeak-ng:en-us+hark1-3@1.00/50"
+
+
+def test_generated_variant_works_through_the_library():
+    """libespeak-ng (engine/data/espeak_timed.py's way) finds a generated variant in espeak_env's
+    environment and speaks differently than the plain accent."""
+    voice = Voice("espeak-ng", "en-us+" + variant_name(3))
+
+    def pcm(name: str) -> bytes:
+        cmd = [sys.executable, "-m", "engine.data.espeak_timed", name, "175", "50"]
+        out = subprocess.run(
+            cmd, input=b"hello there", capture_output=True, check=True, env=espeak_env(voice)
+        )
+        return out.stdout.partition(b"\n")[2]
+
+    assert len(pcm(espeak_voice_arg(voice))) > 4000
+    assert pcm(espeak_voice_arg(voice)) != pcm("en-us")
+
+
+def test_missing_synthesizer_says_what_to_install(monkeypatch):
+    """With the synthesizer not on PATH, the error names the package to install."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RuntimeError, match="apt-get install flite"):
+        synthesize("hello", Voice("flite", "rms"))
