@@ -1,10 +1,11 @@
 """Training and evaluation speech for the codec: a synthesized pool, random crops and augmentation.
 
 The pool is synthesized once (cached as .npy under the data folder) from the sentence grammar in
-`audio.sentences` and the voices of `audio.tts`. Held-out voices and sentences never enter training:
-flite `slt` and a few espeak-ng variants and accents are reserved for evaluation.
-Augmentation makes the codec robust to what a real microphone hears: level, small noise, room reverb
-and band-limiting.
+`audio.sentences`, each sentence in a training speaker of the speaker pool (audio/speakers.py), with
+the phone of every codec frame wherever the synthesizer reports its phones (audio/phones.py): the labels
+that teach the first codebook the content. Held-out voices and sentences never enter training: flite
+`slt` and a few espeak-ng variants and accents are reserved for evaluation. Augmentation makes the codec
+robust to what a real microphone hears: level, small noise, room reverb and band-limiting.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import torch
 from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 from tqdm import tqdm
 
+from audio.phones import NO_PHONE, frame_labels, supports_phones, synthesize_with_phones
 from audio.sentences import sentences
+from audio.speakers import speaker
 from audio.tts import (
     FESTIVAL_FEMALE_VOICES,
     PITCH_FOLLOWING_FLITE_VOICES,
@@ -69,32 +72,74 @@ def eval_sentences(count: int = 60) -> list[str]:
     return sentences(count, seed=EVAL_SENTENCE_SEED)
 
 
-def _render(job: tuple[str, Voice]) -> np.ndarray:
+FRAME_SIZE = 320  # samples per codec frame at 24 kHz (CodecConfig.frame_size); labels are per frame
+
+
+@dataclass
+class SpeechPool:
+    """The codec's training speech: utterances end to end, each padded to whole codec frames.
+
+    Attributes:
+        audio: float32 [N] at 24 kHz, N a multiple of FRAME_SIZE.
+        phones: int16 [N // FRAME_SIZE], the audio.phones.PHONES index of every frame (NO_PHONE: unknown).
+    """
+
+    audio: np.ndarray
+    phones: np.ndarray
+
+
+def _render(job: tuple[str, Voice]) -> tuple[np.ndarray, np.ndarray]:
+    """One utterance padded to whole frames, and its frame phones (NO_PHONE where unknown)."""
     text, voice = job
-    return synthesize(text, voice)
+    if supports_phones(voice):
+        speech = synthesize_with_phones(text, voice)
+        samples, frames = speech.samples, -(-len(speech.samples) // FRAME_SIZE)
+        labels = frame_labels(speech.phones, frames, SAMPLE_RATE / FRAME_SIZE)
+    else:
+        samples = synthesize(text, voice)
+        frames = -(-len(samples) // FRAME_SIZE)
+        labels = np.full(frames, NO_PHONE, np.int16)
+    return np.pad(samples, (0, frames * FRAME_SIZE - len(samples))), labels
 
 
-def build_pool(folder: Path, utterances: int, seed: int = 0, jobs: int = 2) -> np.ndarray:
-    """Synthesize (or load from `folder`) `utterances` training sentences; returns them concatenated.
+def pool_voices(utterances: int, seed: int = 0) -> list[Voice]:
+    """The voice of each of the pool's utterances: training speakers of the speaker pool
+    (audio/speakers.py; thousands of voices), none of the codec's held-out ones. The speakers' own
+    vocal-tract scales are left out: the crops scale half of the clips already."""
+    voices = [speaker(seed * 1_000_003 + i, "train").voice for i in range(utterances)]
+    return [v for v in voices if not is_held_out(v)]
+
+
+def build_pool(folder: Path, utterances: int, seed: int = 0, jobs: int = 2) -> SpeechPool:
+    """Synthesize (or load from `folder`) `utterances` training sentences with their frame phones.
 
     Sentences come from training seeds only and exclude the evaluation sentences.
     """
-    voices = training_voices()
-    voice_set = hashlib.sha256(" ".join(sorted({v.key for v in voices})).encode()).hexdigest()[:8]
+    voices = pool_voices(utterances, seed)
+    voice_set = hashlib.sha256(" ".join(v.key for v in voices).encode()).hexdigest()[:8]
     path = folder / f"pool-{utterances}-{seed}-{voice_set}.npy"  # new voices make a new pool
-    if path.exists():
-        return np.load(path, mmap_mode="r")
-    rng = random.Random(seed)
+    phones_path = path.with_suffix(".phones.npy")
+    if path.exists() and phones_path.exists():
+        return SpeechPool(np.load(path, mmap_mode="r"), np.load(phones_path))
     held_out = set(eval_sentences(200))
-    texts = sentences(utterances, seed=seed + 1, exclude=held_out)
-    work = [(t, rng.choice(voices)) for t in texts]
+    texts = sentences(len(voices), seed=seed + 1, exclude=held_out)
+    work = list(zip(texts, voices, strict=True))
     folder.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(jobs) as pool:
-        clips = list(tqdm(pool.map(_render, work, chunksize=16), total=len(work), desc="synthesizing"))
-    audio = np.concatenate(clips).astype(np.float32)
+        rendered = list(tqdm(pool.map(_render, work, chunksize=16), total=len(work), desc="synthesizing"))
+    audio = np.concatenate([clip for clip, _ in rendered]).astype(np.float32)
+    phones = np.concatenate([labels for _, labels in rendered]).astype(np.int16)
+    np.save(phones_path, phones)
     np.save(path, audio)
-    log.info("codec pool: %d utterances, %.1f minutes -> %s", len(clips), len(audio) / SAMPLE_RATE / 60, path)
-    return audio
+    labelled = float(np.mean(phones != NO_PHONE))
+    log.info(
+        "codec pool: %d utterances, %.1f minutes (%.0f %% of frames with phones) -> %s",
+        len(rendered),
+        len(audio) / SAMPLE_RATE / 60,
+        100 * labelled,
+        path,
+    )
+    return SpeechPool(audio, phones)
 
 
 # Speech played faster or slower moves every formant, and the pitch, by the same factor: a cheap stand-in
@@ -104,30 +149,42 @@ def build_pool(folder: Path, utterances: int, seed: int = 0, jobs: int = 2) -> n
 VOCAL_TRACT_SCALES = (0.8, 1.3)
 
 
-def _crop(pool: np.ndarray, start: int, length: int, scale: float) -> np.ndarray:
-    """`length` samples from `start`, with frequencies multiplied by `scale` (1.0: a plain copy)."""
+def _crop(audio: np.ndarray, start: int, length: int, scale: float) -> tuple[np.ndarray, Fraction]:
+    """`length` samples from `start`, with frequencies multiplied by `scale` (1.0: a plain copy), and the
+    exact factor used: output sample j is input sample j * factor."""
     if scale == 1.0:
-        return pool[start : start + length]
+        return audio[start : start + length], Fraction(1)
     ratio = Fraction(scale).limit_denominator(20)
-    taken = pool[start : start + math.ceil(length * ratio) + 64]  # filter tail
-    return resample_poly(taken, ratio.denominator, ratio.numerator)[:length]
+    taken = audio[start : start + math.ceil(length * ratio) + 64]  # filter tail
+    return resample_poly(taken, ratio.denominator, ratio.numerator)[:length], ratio
+
+
+def _crop_phones(phones: np.ndarray, first_frame: int, frames: int, ratio: Fraction) -> np.ndarray:
+    """The phone of each frame of a crop starting at `first_frame`, played `ratio` times faster."""
+    source = first_frame + np.floor((np.arange(frames) + 0.5) * float(ratio)).astype(np.int64)
+    return phones[np.minimum(source, len(phones) - 1)]
 
 
 def random_crops(
-    pool: np.ndarray, batch: int, length: int, rng: np.random.Generator, scale_prob: float = 0.0
-) -> torch.Tensor:
-    """`batch` random crops of `length` samples from the pool, skipping near-silent ones; [B, 1, length].
-    A `scale_prob` share of them have their formants and pitch scaled (VOCAL_TRACT_SCALES)."""
+    pool: SpeechPool, batch: int, length: int, rng: np.random.Generator, scale_prob: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch` random crops of `length` samples (a whole number of frames) from the pool, skipping
+    near-silent ones, and their frame phones: ([B, 1, length], int64 [B, length // FRAME_SIZE]).
+    A `scale_prob` share of them have their formants and pitch scaled (VOCAL_TRACT_SCALES); crops start
+    on frame boundaries so that the labels stay aligned."""
+    frames = length // FRAME_SIZE
     out = np.empty((batch, length), dtype=np.float32)
+    labels = np.empty((batch, frames), dtype=np.int64)
     span = math.ceil(length * VOCAL_TRACT_SCALES[1]) + 64
     for i in range(batch):
         for _ in range(10):
-            start = int(rng.integers(0, len(pool) - span))
+            first = int(rng.integers(0, (len(pool.audio) - span) // FRAME_SIZE))
             scale = rng.uniform(*VOCAL_TRACT_SCALES) if rng.random() < scale_prob else 1.0
-            out[i] = _crop(pool, start, length, scale)
+            out[i], ratio = _crop(pool.audio, first * FRAME_SIZE, length, scale)
+            labels[i] = _crop_phones(pool.phones, first, frames, ratio)
             if np.abs(out[i]).max() > 0.05:
                 break
-    return torch.from_numpy(out).unsqueeze(1)
+    return torch.from_numpy(out).unsqueeze(1), torch.from_numpy(labels)
 
 
 def _room_impulse(rng: np.random.Generator) -> np.ndarray:
@@ -158,16 +215,17 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def training_batch(
-    pool: np.ndarray,
+    pool: SpeechPool,
     batch: int,
     length: int,
     rng: np.random.Generator,
     augment_prob: float = 0.7,
     scale_prob: float = 0.5,
-) -> torch.Tensor:
-    """A batch of crops [B, 1, length], half of them in scaled vocal tracts, most of them augmented."""
-    crops = random_crops(pool, batch, length, rng, scale_prob)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of crops [B, 1, length], half of them in scaled vocal tracts, most of them augmented, and
+    their frame phones [B, length // FRAME_SIZE]."""
+    crops, phones = random_crops(pool, batch, length, rng, scale_prob)
     for i in range(batch):
         if rng.random() < augment_prob:
             crops[i, 0] = torch.from_numpy(augment(crops[i, 0].numpy(), rng))
-    return crops
+    return crops, phones

@@ -1,15 +1,21 @@
 """Train hark's speech codec (`hark train codec`): the encodec package's SEANet encoder and RVQ with a
 spectral (default) or SEANet decoder, on synthetic speech.
 
-Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1 and 0.25 x the quantizer's
-commitment loss. Codebooks are k-means initialised on speech, residual by residual (or come with the
-`--init` weights), then follow EMA updates (encodec's quantizer), with dead codes re-seeded. No
-adversarial loss yet: on 2 CPU cores every step counts. Each step trains one bitrate, drawn so the default
-(3 kbps) gets most of the steps. The SEANet decoder learns far more slowly than the spectral one
+Losses: multi-scale mel (L1 on magnitudes and log magnitudes), waveform L1, 0.25 x the quantizer's
+commitment loss and, with `--phone-weight`, the cross-entropy of a linear phone classifier reading the
+first codebook's output: the labels come from the synthesizers (audio/phones.py), and the gradient reaches
+the encoder through the quantizer's straight-through estimate, so the first codebook is pushed to carry
+what was said whoever said it (the role distillation from an SSL teacher plays in Mimi and SpeechTokenizer,
+and phone supervision in PAST).
+
+Codebooks are k-means initialised on speech, residual by residual (or come with the `--init` weights),
+then follow EMA updates (encodec's quantizer), with dead codes re-seeded. No adversarial loss yet: on 2
+CPU cores every step counts. Each step trains one bitrate, drawn so the default (3 kbps) gets most of the
+steps. The SEANet decoder learns far more slowly than the spectral one
 (docs/codec.md, "What it is").
 
-The run folder holds `train_state.pt` (model, optimizer, step, RNG: resumable) and `codec.safetensors`
-(+ .json) exported at every evaluation.
+The run folder holds `train_state.pt` (model, phone head, optimizer, step, RNG: resumable) and
+`codec.safetensors` (+ .json) exported at every evaluation; the phone head is for training only.
 
 `--freeze-encoder` (with `--init`) trains the decoder alone: the encoder and codebooks, hence every code,
 stay exactly those of the `--init` checkpoint. The engine's data is encoded once with a codec; a decoder
@@ -31,15 +37,19 @@ from tqdm import tqdm
 
 from audio.codec_checkpoint import load_checkpoint, save_checkpoint
 from audio.codec_config import CodecConfig, build_decoder, build_model
-from audio.codec_data import build_pool, eval_sentences, is_held_out, training_batch
+from audio.codec_data import (
+    FRAME_SIZE,
+    SpeechPool,
+    build_pool,
+    eval_sentences,
+    is_held_out,
+    training_batch,
+)
+from audio.phones import NO_PHONE, PHONES, frame_labels, synthesize_with_phones
 from audio.spectral import mel_distance, multiscale_mel_loss, si_snr
 from audio.tts import (
-    FESTIVAL_FEMALE_VOICES,
-    PITCH_FOLLOWING_FLITE_VOICES,
-    RAISED_F0_HZ,
+    SAMPLE_RATE,
     Voice,
-    installed_festival_voices,
-    synthesize,
     voice_catalog,
 )
 
@@ -83,6 +93,12 @@ class CodecTrainConfig:
         default=False,
         metadata={"help": "train the decoder only: codes stay those of the --init checkpoint"},
     )
+    phone_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "weight of the first codebook's phone loss (0: none; ignored with --freeze-encoder)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "random seed"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads"})
 
@@ -99,30 +115,72 @@ def learning_rate(peak: float, progress: float, warmup: float = 0.03) -> float:
     return peak * (0.05 + 0.95 * cosine)
 
 
-def _eval_clips(count: int = 12) -> list[np.ndarray]:
-    """Held-out sentences in held-out voices, for the periodic evaluation."""
+def _eval_clips(count: int = 12) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out sentences in held-out voices, with their frame phones, for the periodic evaluation."""
     voices = [v for v in voice_catalog(speeds=(1.0,), pitches=(50,)) if is_held_out(v)]
     voices = [Voice("flite", "slt"), *voices[:: max(1, len(voices) // (count - 1))]][:count]
-    texts = eval_sentences(count)
-    return [synthesize(t, v) for t, v in zip(texts, voices, strict=False)]
+    clips = []
+    for text, voice in zip(eval_sentences(count), voices, strict=False):
+        speech = synthesize_with_phones(text, voice)
+        frames = len(speech.samples) // FRAME_SIZE
+        labels = frame_labels(speech.phones, frames, SAMPLE_RATE / FRAME_SIZE)
+        clips.append((speech.samples[: frames * FRAME_SIZE], labels))
+    return clips
+
+
+class PhoneHead(torch.nn.Module):
+    """A linear phone classifier on the first codebook's output: whatever it predicts, code 1 carries."""
+
+    def __init__(self, dimension: int):
+        super().__init__()
+        self.proj = torch.nn.Linear(dimension, len(PHONES))
+
+    def forward(self, first: torch.Tensor) -> torch.Tensor:
+        """First-codebook output [B, D, frames] -> phone logits [B, frames, len(PHONES)]."""
+        return self.proj(first.transpose(1, 2))
+
+
+def first_codebook_output(model, emb: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Codebook 1's vector for every frame [B, D, frames], carrying the straight-through gradient to the
+    encoder's output `emb` as the quantizer itself does; `codes` [n_q, B, frames]."""
+    quantized = model.quantizer.vq.layers[0].decode(codes[0])
+    return emb + (quantized - emb).detach()
 
 
 @torch.no_grad()
-def evaluate(model, config: CodecConfig, clips: list[np.ndarray], kbps: float) -> dict[str, float]:
-    """Mel distance and SI-SNR of one-shot resynthesis at `kbps` over `clips`."""
+def evaluate(
+    model,
+    head: PhoneHead | None,
+    config: CodecConfig,
+    clips: list[tuple[np.ndarray, np.ndarray]],
+    kbps: float,
+) -> dict[str, float]:
+    """Mel distance and SI-SNR of one-shot resynthesis at `kbps` over `clips` and, given a trained `head`,
+    its phone accuracy on their speech frames (silence left out) from the first codebook alone."""
     modes = [(m, m.training) for m in model.modules()]  # restored after: the encoder may be frozen
     model.eval()
     model.set_target_bandwidth(kbps)
-    mels, snrs = [], []
-    for clip in clips:
-        n = len(clip) // config.frame_size * config.frame_size
-        x = torch.from_numpy(clip[:n]).view(1, 1, -1)
-        y = model.decode(model.encode(x))[0, 0].numpy()
-        mels.append(mel_distance(clip[:n], y))
-        snrs.append(si_snr(clip[:n], y))
+    mels, snrs, right, total = [], [], 0, 0
+    for clip, phones in clips:
+        x = torch.from_numpy(clip).view(1, 1, -1)
+        emb = model.encoder(x)
+        codes = model.quantizer.encode(emb, config.frame_rate, kbps)
+        y = model.decoder(model.quantizer.decode(codes))[0, 0].numpy()
+        mels.append(mel_distance(clip, y))
+        snrs.append(si_snr(clip, y))
+        if head is None:
+            continue
+        predicted = head(first_codebook_output(model, emb, codes))[0].argmax(-1).numpy()
+        frames = min(len(predicted), len(phones))
+        speech = phones[:frames] > 0  # neither silence nor unknown
+        right += int((predicted[:frames][speech] == phones[:frames][speech]).sum())
+        total += int(speech.sum())
     for module, training in modes:
         module.train(training)
-    return {"mel_distance": float(np.mean(mels)), "si_snr_db": float(np.mean(snrs))}
+    metrics = {"mel_distance": float(np.mean(mels)), "si_snr_db": float(np.mean(snrs))}
+    if head is not None:
+        metrics["phone_accuracy"] = right / max(1, total)
+    return metrics
 
 
 def _train_mode(model, freeze_encoder: bool) -> None:
@@ -133,7 +191,15 @@ def _train_mode(model, freeze_encoder: bool) -> None:
         model.quantizer.eval()
 
 
-def _loss(model, x: torch.Tensor, kbps: float, config: CodecConfig) -> tuple[torch.Tensor, dict[str, float]]:
+def _loss(
+    model,
+    head: PhoneHead,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    kbps: float,
+    config: CodecConfig,
+    phone_weight: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    x, phones = batch
     with torch.set_grad_enabled(model.encoder.training):
         emb = model.encoder(x)  # [B, D, frames]
         q = model.quantizer(emb, config.frame_rate, kbps)
@@ -142,7 +208,16 @@ def _loss(model, x: torch.Tensor, kbps: float, config: CodecConfig) -> tuple[tor
     wave = (x - y).abs().mean()
     commit = q.penalty.mean()
     loss = mel + 0.1 * wave + 0.25 * commit
-    return loss, {"mel": mel.item(), "wave": wave.item(), "commit": commit.item()}
+    parts = {"mel": mel.item(), "wave": wave.item(), "commit": commit.item()}
+    if phone_weight and model.encoder.training:
+        logits = head(first_codebook_output(model, emb, q.codes))
+        frames = min(logits.shape[1], phones.shape[1])
+        phone = torch.nn.functional.cross_entropy(
+            logits[:, :frames].flatten(0, 1), phones[:, :frames].flatten(), ignore_index=NO_PHONE
+        )
+        loss = loss + phone_weight * phone
+        parts["phone"] = phone.item()
+    return loss, parts
 
 
 def _kmeans(samples: torch.Tensor, k: int, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,11 +241,11 @@ def _kmeans(samples: torch.Tensor, k: int, iters: int = 20) -> tuple[torch.Tenso
 
 @torch.no_grad()
 def _kmeans_init(
-    model, pool: np.ndarray, config: CodecConfig, seconds: float, rng: np.random.Generator
+    model, pool: SpeechPool, config: CodecConfig, seconds: float, rng: np.random.Generator
 ) -> None:
     """Initialise every codebook by k-means on `seconds` of speech, residual by residual."""
     clips = max(1, round(seconds / 4))
-    x = training_batch(pool, clips, config.sample_rate * 4, rng)
+    x, _ = training_batch(pool, clips, config.sample_rate * 4, rng)
     residual = model.encoder(x).transpose(1, 2).reshape(-1, config.dimension)  # [B * frames, D]
     for layer in model.quantizer.vq.layers:
         means, counts = _kmeans(residual, config.bins)
@@ -201,16 +276,23 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
             n_filters=cfg.n_filters, lstm_layers=cfg.lstm_layers, decoder=cfg.decoder or "spectral"
         )
         model, init_meta = build_model(config), None
-    model = model.to(device)
+    if config.frame_size != FRAME_SIZE:
+        raise ValueError(
+            f"the pool's phones are per {FRAME_SIZE} samples; this codec's frames are {config.frame_size}"
+        )
+    model, head = model.to(device), PhoneHead(config.dimension).to(device)
     _train_mode(model, cfg.freeze_encoder)
-    trained = model.decoder if cfg.freeze_encoder else model
-    opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    trained = (
+        list(model.decoder.parameters()) if cfg.freeze_encoder else [*model.parameters(), *head.parameters()]
+    )
+    opt = torch.optim.Adam(trained, lr=cfg.lr, betas=(0.9, 0.999))
     pool = build_pool(Path(cfg.data), cfg.utterances, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     state_path, step, elapsed = out / "train_state.pt", 0, 0.0
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        head.load_state_dict(state["phone_head"])
         opt.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
         step, elapsed = state["step"], state["elapsed_s"]
@@ -229,8 +311,8 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg.lr, progress)
         kbps = float(rng.choice(BITRATE_CHOICES[0], p=BITRATE_CHOICES[1]))
-        x = training_batch(pool, cfg.batch, length, rng).to(device)
-        loss, parts = _loss(model, x, kbps, config)
+        x, phones = training_batch(pool, cfg.batch, length, rng)
+        loss, parts = _loss(model, head, (x.to(device), phones.to(device)), kbps, config, cfg.phone_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -241,7 +323,8 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         bar.update(1)
         bar.set_postfix(mel=f"{parts['mel']:.3f}", commit=f"{parts['commit']:.3f}", kbps=kbps)
         if step % cfg.eval_every == 0 or progress >= 1.0:
-            metrics = evaluate(model, config, clips, config.default_kbps)
+            trained_head = head if cfg.phone_weight and not cfg.freeze_encoder else None
+            metrics = evaluate(model, trained_head, config, clips, config.default_kbps)
             record = {
                 "step": step,
                 "elapsed_s": round(elapsed),
@@ -255,6 +338,7 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
             torch.save(
                 {
                     "model": model.state_dict(),
+                    "phone_head": head.state_dict(),
                     "optimizer": opt.state_dict(),
                     "rng": rng.bit_generator.state,
                     "step": step,
@@ -283,18 +367,16 @@ def _data_description(cfg: CodecTrainConfig, step: int, init_meta: dict | None) 
     """What the checkpoint was trained on; a warm start nests the `--init` checkpoint's own description
     under "init", so the JSON keeps the whole lineage of a codec trained in stages."""
     description = {
-        "pool": f"{cfg.utterances} grammar sentences (audio.sentences, seed {cfg.seed + 1}) spoken by "
-        "espeak-ng (accents x variants x pitch x speed), flite (kal, kal16, awb, rms; "
-        f"{', '.join(PITCH_FOLLOWING_FLITE_VOICES)} also at {' and '.join(map(str, RAISED_F0_HZ))} Hz mean "
-        "pitch) and festival voices (English: "
-        f"{', '.join(installed_festival_voices())}; female voices of other languages: "
-        f"{', '.join(installed_festival_voices(FESTIVAL_FEMALE_VOICES))})",
+        "pool": f"{cfg.utterances} grammar sentences (audio.sentences, seed {cfg.seed + 1}), each in a "
+        "training speaker of audio/speakers.py (generated espeak-ng variants, espeak-ng, flite, festival, "
+        "SVOX Pico, Piper), with frame phones from espeak-ng, flite and festival (audio/phones.py)",
         "held_out": "flite slt; espeak-ng variants klatt3, Lee, f4 and accent en-029; sentences of seed 999",
         "augmentation": "half of clips: formants and pitch scaled x0.8-1.3 (resampling); 70% of clips: room "
         "reverb (RT60 0.1-0.6 s), band-pass, noise (SNR 15-45 dB), level",
         "steps": step,
         "train_config": asdict(cfg),
-        "losses": "multi-scale mel L1 + log-mel L1, 0.1 x waveform L1, 0.25 x commitment; EMA codebooks",
+        "losses": "multi-scale mel L1 + log-mel L1, 0.1 x waveform L1, 0.25 x commitment; EMA codebooks"
+        + (f"; {cfg.phone_weight} x first-codebook phone cross-entropy" if cfg.phone_weight else ""),
     }
     if init_meta is not None:
         description["init"] = {

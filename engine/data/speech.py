@@ -1,9 +1,9 @@
 """Synthesized speech with per-word timings, for aligning text tokens to audio steps (53 ms).
 
 `audio.tts.synthesize` gives audio only; the engine's data needs to know when each word starts and ends.
-Each synthesizer reports its own timing, so no aligner is needed:
+Each synthesizer reports its own timing (the runners are audio/timed_speech.py's), so no aligner is needed:
 
-- espeak-ng: libespeak-ng (ctypes, in a fresh process per utterance: engine/data/espeak_timed.py) in
+- espeak-ng: libespeak-ng (ctypes, in a fresh process per utterance: audio/espeak_timed.py) in
   retrieval mode; its WORD events carry the sample where each word begins (measured within ~30-60 ms
   of the acoustic onset, often exact).
 - flite: `-psdur` prints every phone with its end time; the phones are grouped into words by counting
@@ -18,20 +18,14 @@ Leading and trailing silence is trimmed so that a `Speech` starts at its first w
 from __future__ import annotations
 
 import bisect
-import json
 import re
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from audio.tts import SAMPLE_RATE, Voice, espeak_voice_arg, resample
-from audio.wavio import read_wav
+from audio.timed_speech import espeak_timed, festival_timed, flite_run, flite_timed
+from audio.tts import SAMPLE_RATE, Voice
 
-_ROOT = Path(__file__).resolve().parents[2]  # the repository root, so `-m engine.data...` resolves
 _LEAD_S = 0.03  # kept before the first word / after the last one when trimming silence
 
 
@@ -74,19 +68,12 @@ def speak(text: str, voice: Voice) -> Speech:
 
 # --- espeak-ng ---
 def _espeak(text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
-    wpm = str(round(175 * voice.speed))
-    cmd = [sys.executable, "-m", "engine.data.espeak_timed", espeak_voice_arg(voice), wpm, str(voice.pitch)]
-    done = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=60, cwd=_ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{voice.key} failed on {text!r}: {done.stderr.decode().strip()[-300:]}")
-    header, _, pcm = done.stdout.partition(b"\n")
-    info = json.loads(header)
-    rate = info["rate"]
-    wav = resample(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0, rate, SAMPLE_RATE)
+    timed = espeak_timed(text, voice)
+    wav, rate = timed.wav, timed.rate
     spans = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
     offsets = [s for s, _ in spans]
     starts: list[float | None] = [None] * len(spans)
-    for position, sample in info["events"]:
+    for position, sample in timed.words:
         i = max(bisect.bisect_right(offsets, position - 1) - 1, 0)  # the word holding that character
         if starts[i] is None:
             starts[i] = sample / rate
@@ -105,27 +92,12 @@ def _interpolate(
 
 
 # --- flite ---
-def _flite_phones(args: list[str]) -> str:
-    try:
-        done = subprocess.run(["flite", *args], capture_output=True, text=True, check=True, timeout=60)
-    except FileNotFoundError as e:
-        raise RuntimeError("flite is not installed; run `make setup` (apt-get install flite)") from e
-    except subprocess.CalledProcessError as e:
-        raise RuntimeError(f"flite failed: {e.stderr.strip()[-300:]}") from e
-    return done.stdout
-
-
 def _flite(text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     words = text.split()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        stretch = f"duration_stretch={1.0 / voice.speed:.3f}"
-        timed = _flite_phones(["-voice", voice.name, "--setf", stretch, "-psdur", "-t", text, "-o", str(out)])
-        samples, rate = read_wav(out)
-    wav = resample(samples, rate, SAMPLE_RATE)
-    phones = [(p, float(t)) for p, t in (item.rsplit(":", 1) for item in timed.split())]
+    # The engine's corpus was rendered without flite's target pitch (f0_hz): kept so its cache stays valid.
+    wav, phones = flite_timed(text, replace(voice, f0_hz=0))
     # The same words spoken one sentence each: pauses separate the words' phone lists.
-    isolated = _flite_phones(
+    isolated = flite_run(
         ["-voice", voice.name, "-ps", "-t", ". ".join(_bare(w) for w in words) + ".", "-o", "none"]
     )
     counts = [len(group.split()) for group in isolated.split("pau") if group.strip()]
@@ -158,42 +130,9 @@ def _group_phones(
 
 
 # --- festival ---
-_FESTIVAL_SCRIPT = """(voice_{voice})
-(Parameter.set 'Duration_Stretch {stretch:.3f})
-(set! utt (utt.synth (Utterance Text "{text}")))
-(utt.save.wave utt "{out}" 'riff)
-(mapcar (lambda (w) (format t "%s %f %f\\n" (item.name w)
-  (item.feat w "R:SylStructure.daughter1.daughter1.segment_start") (item.feat w "word_end")))
-  (utt.relation.items utt 'Word))
-"""
-
-
 def _festival(text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out, script = Path(tmp) / "speech.wav", Path(tmp) / "say.scm"
-        quoted = text.replace("\\", " ").replace('"', " ")
-        script.write_text(
-            _FESTIVAL_SCRIPT.format(voice=voice.name, stretch=1.0 / voice.speed, text=quoted, out=out)
-        )
-        try:
-            done = subprocess.run(
-                ["festival", "--batch", str(script)], capture_output=True, text=True, timeout=120
-            )
-        except FileNotFoundError as e:
-            raise RuntimeError(
-                "festival is not installed; run `make setup` (apt-get install festival)"
-            ) from e
-        if done.returncode != 0 or not out.exists():
-            raise RuntimeError(
-                f"festival voice {voice.name} failed on {text!r}: {done.stderr.strip()[-300:]}"
-            )
-        samples, rate = read_wav(out)
-    wav = resample(samples, rate, SAMPLE_RATE)
-    items = [
-        (name, float(s), float(e))
-        for name, s, e in (line.split() for line in done.stdout.splitlines() if line.count(" ") == 2)
-    ]
-    return wav, _match_items(text.split(), items, len(wav) / SAMPLE_RATE)
+    timed = festival_timed(text, voice)
+    return timed.wav, _match_items(text.split(), timed.words, len(timed.wav) / SAMPLE_RATE)
 
 
 def _match_items(

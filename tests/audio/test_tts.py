@@ -136,12 +136,12 @@ def test_generated_variants_differ_and_repeat():
 
 
 def test_generated_variant_works_through_the_library():
-    """libespeak-ng (engine/data/espeak_timed.py's way) finds a generated variant in espeak_env's
+    """libespeak-ng (audio/espeak_timed.py's way) finds a generated variant in espeak_env's
     environment and speaks differently than the plain accent."""
     voice = Voice("espeak-ng", "en-us+" + variant_name(3))
 
     def pcm(name: str) -> bytes:
-        cmd = [sys.executable, "-m", "engine.data.espeak_timed", name, "175", "50"]
+        cmd = [sys.executable, "-m", "audio.espeak_timed", name, "175", "50"]
         out = subprocess.run(
             cmd, input=b"hello there", capture_output=True, check=True, env=espeak_env(voice)
         )

@@ -38,6 +38,16 @@ _YEAR = phrasings(
     what year are we in
     do you know what year it is
     tell me the year
+    what's the year
+    what is the current year
+    can you tell me the year
+    which year are we in
+    what year is it now
+    do you know the year
+    what's the current year
+    remind me what year it is
+    what is this year
+    tell me what year it is
     """,
 )
 
