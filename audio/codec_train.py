@@ -101,6 +101,13 @@ class CodecTrainConfig:
     )
     seed: int = field(default=0, metadata={"help": "random seed"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    workers: int = field(
+        default=0,
+        metadata={
+            "help": "processes cropping and augmenting batches ahead of the training step (0: in the "
+            "training process, from the resumable random state; a GPU needs several)"
+        },
+    )
 
 
 # Bitrate drawn per step: the default 3 kbps most often, 1.5 and 6 kbps so they stay usable.
@@ -115,8 +122,13 @@ def learning_rate(peak: float, progress: float, warmup: float = 0.03) -> float:
     return peak * (0.05 + 0.95 * cosine)
 
 
-def _eval_clips(count: int = 12) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Held-out sentences in held-out voices, with their frame phones, for the periodic evaluation."""
+def _eval_clips(folder: Path, count: int = 12) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out sentences in held-out voices, with their frame phones, for the periodic evaluation;
+    synthesized once and kept in `folder` (a machine without the synthesizers can train from it)."""
+    path = folder / f"eval-clips-{count}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return [(saved[f"audio{i}"], saved[f"phones{i}"]) for i in range(count)]
     voices = [v for v in voice_catalog(speeds=(1.0,), pitches=(50,)) if is_held_out(v)]
     voices = [Voice("flite", "slt"), *voices[:: max(1, len(voices) // (count - 1))]][:count]
     clips = []
@@ -125,6 +137,10 @@ def _eval_clips(count: int = 12) -> list[tuple[np.ndarray, np.ndarray]]:
         frames = len(speech.samples) // FRAME_SIZE
         labels = frame_labels(speech.phones, frames, SAMPLE_RATE / FRAME_SIZE)
         clips.append((speech.samples[: frames * FRAME_SIZE], labels))
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {f"audio{i}": audio for i, (audio, _) in enumerate(clips)}
+    arrays |= {f"phones{i}": labels for i, (_, labels) in enumerate(clips)}
+    np.savez(path, **arrays)
     return clips
 
 
@@ -158,19 +174,20 @@ def evaluate(
     """Mel distance and SI-SNR of one-shot resynthesis at `kbps` over `clips` and, given a trained `head`,
     its phone accuracy on their speech frames (silence left out) from the first codebook alone."""
     modes = [(m, m.training) for m in model.modules()]  # restored after: the encoder may be frozen
+    device = next(model.parameters()).device
     model.eval()
     model.set_target_bandwidth(kbps)
     mels, snrs, right, total = [], [], 0, 0
     for clip, phones in clips:
-        x = torch.from_numpy(clip).view(1, 1, -1)
+        x = torch.from_numpy(clip).view(1, 1, -1).to(device)
         emb = model.encoder(x)
         codes = model.quantizer.encode(emb, config.frame_rate, kbps)
-        y = model.decoder(model.quantizer.decode(codes))[0, 0].numpy()
+        y = model.decoder(model.quantizer.decode(codes))[0, 0].cpu().numpy()
         mels.append(mel_distance(clip, y))
         snrs.append(si_snr(clip, y))
         if head is None:
             continue
-        predicted = head(first_codebook_output(model, emb, codes))[0].argmax(-1).numpy()
+        predicted = head(first_codebook_output(model, emb, codes))[0].argmax(-1).cpu().numpy()
         frames = min(len(predicted), len(phones))
         speech = phones[:frames] > 0  # neither silence nor unknown
         right += int((predicted[:frames][speech] == phones[:frames][speech]).sum())
@@ -246,7 +263,9 @@ def _kmeans_init(
     """Initialise every codebook by k-means on `seconds` of speech, residual by residual."""
     clips = max(1, round(seconds / 4))
     x, _ = training_batch(pool, clips, config.sample_rate * 4, rng)
-    residual = model.encoder(x).transpose(1, 2).reshape(-1, config.dimension)  # [B * frames, D]
+    residual = (
+        model.encoder(x.to(next(model.parameters()).device)).transpose(1, 2).reshape(-1, config.dimension)
+    )  # [B * frames, D]
     for layer in model.quantizer.vq.layers:
         means, counts = _kmeans(residual, config.bins)
         codebook = layer._codebook
@@ -299,7 +318,7 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
         log.info("resumed %s at step %d", state_path, step)
     elif not cfg.init:
         _kmeans_init(model, pool, config, cfg.kmeans_seconds, rng)
-    clips = _eval_clips()
+    clips = _eval_clips(Path(cfg.data))
     history_path = out / "history.jsonl"
     length = int(cfg.seconds * config.sample_rate) // config.frame_size * config.frame_size
     bar = tqdm(total=cfg.steps, initial=step, desc="codec", dynamic_ncols=True)
@@ -307,11 +326,12 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
     # wall time) runs out first: the learning rate still anneals when the machine turns out slower.
     t0 = time.time() - elapsed
     progress = _progress(cfg, step, time.time() - t0)
+    batches = _batches(cfg, pool, length, rng, step)
     while progress < 1.0:
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg.lr, progress)
         kbps = float(rng.choice(BITRATE_CHOICES[0], p=BITRATE_CHOICES[1]))
-        x, phones = training_batch(pool, cfg.batch, length, rng)
+        x, phones = next(batches)
         loss, parts = _loss(model, head, (x.to(device), phones.to(device)), kbps, config, cfg.phone_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -356,6 +376,31 @@ def train_codec(cfg: CodecTrainConfig) -> Path:
             model.to(device)
     bar.close()
     return out / "codec.safetensors"
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless training batches made by a loader process, from a random state of its own: (seed, the
+    step the run started at, the process's index)."""
+
+    def __init__(self, pool: SpeechPool, batch: int, length: int, seed: int, step: int):
+        self.pool, self.batch, self.length, self.seed, self.step = pool, batch, length, seed, step
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, self.step, worker.id if worker else 0])
+        while True:
+            yield training_batch(self.pool, self.batch, self.length, rng)
+
+
+def _batches(cfg: CodecTrainConfig, pool: SpeechPool, length: int, rng: np.random.Generator, step: int):
+    """Training batches: from `rng` in this process (resumable), or from `cfg.workers` loader processes."""
+    if not cfg.workers:
+        while True:
+            yield training_batch(pool, cfg.batch, length, rng)
+    stream = _BatchStream(pool, cfg.batch, length, cfg.seed, step)
+    yield from torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4
+    )
 
 
 def _progress(cfg: CodecTrainConfig, step: int, elapsed: float) -> float:

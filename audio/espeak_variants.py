@@ -8,10 +8,13 @@ says what the voice is, and `variant_file_text` renders them to the same bytes o
 espeak-ng only finds variants under `<data>/voices/!v/`: a variant given as a path (`en-us+/abs/file`)
 is silently ignored by both the command and the library, which then speak the plain accent (measured with
 espeak-ng 1.51: the same samples with and without the path). So the files go into a private copy of the
-data folder (`data_dir()`: symbolic links to the system's files plus our `!v/` files), which espeak-ng
-reads when the environment variable ESPEAK_DATA_PATH names it (`espeak_env()`); both the command and
-libespeak-ng's `espeak_Initialize` honour it. Every write goes to a temporary name and is renamed into
-place, so several processes can prepare the same variant at once.
+data folder (`data_dir(seed)`: symbolic links to the system's files plus our `!v/` files), which espeak-ng
+reads when the environment variable ESPEAK_DATA_PATH names it (`espeak_env(seed)`); both the command and
+libespeak-ng's `espeak_Initialize` honour it. espeak-ng lists at most 349 voices and variants (with the
+131 languages, 1.51 has room for 117 more beside its own 101 variants), so the generated variants are
+spread over `SHARDS` such folders, each holding its share of them and none of the system's variants.
+Every write goes to a temporary name and is renamed into place, so several processes can prepare the
+same variant at once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SYSTEM_DATA_DIRS = (Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data"), Path("/usr/share/espeak-ng-data"))
+SHARDS = 64  # folders of generated variants: room for 64 x 218 of them
 CACHE_DIR = Path(os.environ.get("HARK_ESPEAK_CACHE", Path.home() / ".cache" / "hark" / "espeak-ng"))
 # The generator's version is part of every name: changing `variant_params` must rename the voices, or
 # caches keyed by voice name would hand out audio of the old parameters.
@@ -124,11 +128,13 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def data_dir() -> Path:
-    """The private espeak-ng data folder (created on first use): the system's files, linked, plus `!v/`
-    holding the system's variants and ours. Its name carries a digest of the system folder's path."""
+def data_dir(seed: int) -> Path:
+    """The private espeak-ng data folder of variant `seed` (created on first use): the system's files,
+    linked, plus `!v/` holding the generated variants of the seed's shard. Its name carries a digest of
+    the system folder's path and the shard."""
     system = _system_data_dir()
-    root = CACHE_DIR / f"data-{hashlib.sha256(str(system).encode()).hexdigest()[:8]}"
+    digest = hashlib.sha256(str(system).encode()).hexdigest()[:8]
+    root = CACHE_DIR / f"data-{digest}-{seed % SHARDS:02d}"
     if (root / "voices" / "!v").is_dir():
         return root
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -140,8 +146,6 @@ def data_dir() -> Path:
     for entry in (system / "voices").iterdir():
         if entry.name != "!v":
             (staging / "voices" / entry.name).symlink_to(entry)
-    for entry in (system / "voices" / "!v").iterdir():
-        (staging / "voices" / "!v" / entry.name).symlink_to(entry)
     try:
         staging.rename(root)
     except OSError:  # another process got there first; theirs is identical
@@ -157,14 +161,14 @@ def _remove_tree(path: Path) -> None:
 
 
 def prepare_variant(seed: int) -> Path:
-    """Make sure variant `seed`'s file is in `data_dir()`; returns its path."""
-    path = data_dir() / "voices" / "!v" / variant_name(seed)
+    """Make sure variant `seed`'s file is in `data_dir(seed)`; returns its path."""
+    path = data_dir(seed) / "voices" / "!v" / variant_name(seed)
     text = variant_file_text(seed)
     if not path.exists() or path.read_text() != text:
         _atomic_write(path, text)
     return path
 
 
-def espeak_env() -> dict[str, str]:
-    """The environment under which espeak-ng (command or library) finds the generated variants."""
-    return {**os.environ, "ESPEAK_DATA_PATH": str(data_dir())}
+def espeak_env(seed: int) -> dict[str, str]:
+    """The environment under which espeak-ng (command or library) finds generated variant `seed`."""
+    return {**os.environ, "ESPEAK_DATA_PATH": str(data_dir(seed))}

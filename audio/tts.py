@@ -113,9 +113,8 @@ def espeak_voice_arg(voice: Voice) -> str:
 
 def espeak_env(voice: Voice) -> dict[str, str] | None:
     """The environment an espeak-ng process (command or library) needs for `voice`; None: the inherited."""
-    if voice.engine == "espeak-ng" and espeak_variants.variant_seed(voice.name) is not None:
-        return espeak_variants.espeak_env()
-    return None
+    seed = espeak_variants.variant_seed(voice.name) if voice.engine == "espeak-ng" else None
+    return None if seed is None else espeak_variants.espeak_env(seed)
 
 
 def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:

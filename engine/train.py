@@ -27,7 +27,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from engine.data.clock import CLOCK_STYLE
@@ -67,6 +67,13 @@ class TrainConfig:
         metadata={"help": "start from this engine checkpoint's weights (e.g. assets/engine), not random"},
     )
     steps: int = field(default=4000, metadata={"help": "optimizer steps in total"})
+    minutes: float = field(
+        default=0.0,
+        metadata={
+            "help": "training-time budget: the schedule ends at whichever of --steps and --minutes comes "
+            "first (0: steps only)"
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "windows per step (per process)"})
     crop_steps: int = field(default=0, metadata={"help": "audio steps per window (0: the context window)"})
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate"})
@@ -106,16 +113,24 @@ class TrainConfig:
     )
     save_every: int = 500
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
-    workers: int = field(default=0, metadata={"help": "data loader processes"})
+    workers: int = field(
+        default=0, metadata={"help": "data loader processes (dialogue windows and text batches)"}
+    )
     amp: bool = field(default=True, metadata={"help": "bf16 autocast (CPU with AVX512-BF16, or CUDA)"})
     seed: int = 0
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `steps`."""
+def time_fraction(train_seconds: float, config: TrainConfig) -> float:
+    """The share of `--minutes` used (0 without a time budget)."""
+    return train_seconds / (config.minutes * 60) if config.minutes else 0.0
+
+
+def lr_at(step: int, config: TrainConfig, used_time: float = 0.0) -> float:
+    """Linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `steps`, or earlier when the
+    time budget's share `used_time` runs out first."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    progress = min(1.0, max((step - config.warmup) / max(1, config.steps - config.warmup), used_time))
     return config.lr * (
         config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     )
@@ -179,6 +194,20 @@ def expert_usage(routings, num_experts: int) -> list[float]:
 
 
 STAGES = ("text", "dialogue")
+
+
+class TextBatches(Dataset):
+    """The text-only batches of a run, one item per optimizer step that trains on text, in step order,
+    so that data loader processes can make them ahead of the training step."""
+
+    def __init__(self, make: Callable[[int], dict], steps: list[int]):
+        self.make, self.steps = make, steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.make(self.steps[i])
 
 
 class Trainer:
@@ -347,10 +376,29 @@ class Trainer:
         rate = max_rate ** random.Random(f"rate/{self.config.seed}/{first}").random()
         return collate([windows.window(first + i, rate) for i in range(size)])
 
-    def _text_rate(self) -> float:
-        """This step's fastest speaking rate: `text_rate` at the start, the true rate at the end."""
-        progress = min(1.0, self.step / max(1, self.config.steps))
+    def _text_rate(self, step: int) -> float:
+        """Step `step`'s fastest speaking rate: `text_rate` at the start, the true rate at `--steps` (a
+        function of the step alone, so that loader processes can make batches ahead)."""
+        progress = min(1.0, step / max(1, self.config.steps))
         return self.config.text_rate ** (1.0 - progress)
+
+    def _training_text_batch(self, step: int) -> dict:
+        return self._text_batch(self.text_train, step, self._text_rate(step))
+
+    def _text_batches(self) -> Iterator[dict]:
+        """The text-only training batches from the current step on, made by `workers` processes."""
+        steps = [s for s in range(self.step, self.config.steps) if is_text_step(s, self.config)]
+        workers = self.config.workers
+        yield from DataLoader(
+            TextBatches(self._training_text_batch, steps),
+            batch_size=None,
+            num_workers=workers,
+            prefetch_factor=4 if workers else None,
+        )
+
+    def _done(self) -> bool:
+        """Whether the step budget or the time budget is used up."""
+        return self.step >= self.config.steps or time_fraction(self.train_seconds, self.config) >= 1.0
 
     def run(self) -> Path:
         """Train to `config.steps`; returns the engine checkpoint folder."""
@@ -359,15 +407,12 @@ class Trainer:
             total=config.steps, initial=self.step, desc="train engine", unit="step", disable=not is_main
         )
         audio_batches = self._audio_batches() if self.audio else None
+        text_batches = self._text_batches() if self.trains_text else None
         seen = 0
-        while self.step < config.steps:
+        while not self._done():
             started = time.time()
             text = is_text_step(self.step, config)
-            batch = (
-                self._text_batch(self.text_train, self.step, self._text_rate())
-                if text
-                else next(audio_batches)
-            )
+            batch = next(text_batches) if text else next(audio_batches)
             losses, routings = self._train_step(batch, audio=not text)
             self.train_seconds += time.time() - started
             seen += batch["user"].shape[0] * batch["user"].shape[1]
@@ -377,9 +422,10 @@ class Trainer:
                 kind = "train_text" if text and self.audio else "train"
                 self._log(kind, losses, routings, audio_steps_per_s=round(seen / self.train_seconds, 1))
                 bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
-            if self.step % config.eval_every == 0 or self.step == config.steps:
+            done = self._done()
+            if self.step % config.eval_every == 0 or done:
                 self._evaluate(is_main)
-            if is_main and (self.step % config.save_every == 0 or self.step == config.steps):
+            if is_main and (self.step % config.save_every == 0 or done):
                 self._save()
         bar.close()
         if self.distributed:
@@ -388,7 +434,7 @@ class Trainer:
 
     def _train_step(self, batch: dict, audio: bool):
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, self.config)
+            group["lr"] = lr_at(self.step, self.config, time_fraction(self.train_seconds, self.config))
         self.ddp.train()
         losses, routings = self._forward(self.ddp, batch, audio)
         self.optimizer.zero_grad(set_to_none=True)

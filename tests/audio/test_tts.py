@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audio.codec_data import is_held_out, training_voices
-from audio.espeak_variants import variant_file_text, variant_name
+from audio.espeak_variants import prepare_variant, variant_file_text, variant_name
 from audio.levels import rms_dbfs
 from audio.tts import (
     FESTIVAL_FEMALE_VOICES,
@@ -133,6 +133,18 @@ def test_generated_variants_differ_and_repeat():
     assert abs(centroids[0] - centroids[2]) > 100 or abs(pitches[0] - pitches[2]) > 15  # not the fallback
     assert variant_file_text(3) == variant_file_text(3) != variant_file_text(11)
     assert a.key == "espeak-ng:en-us+hark1-3@1.00/50"
+
+
+def test_hundreds_of_generated_variants_stay_findable():
+    """espeak-ng lists at most 349 voices: with 300 more variants prepared, the last one still speaks as
+    itself, not as the plain accent it falls back to when its file is not listed."""
+    seeds = range(50_000, 50_300)
+    for seed in seeds:
+        prepare_variant(seed)
+    text = "the quick brown fox jumps over the lazy dog"
+    last = synthesize(text, Voice("espeak-ng", "en-us+" + variant_name(seeds[-1])))
+    plain = synthesize(text, Voice("espeak-ng", "en-us"))
+    assert len(last) != len(plain) or not np.array_equal(last, plain)
 
 
 def test_generated_variant_works_through_the_library():
