@@ -91,14 +91,14 @@ class SpeechPool:
 def _render(job: tuple[str, Voice]) -> tuple[np.ndarray, np.ndarray]:
     """One utterance padded to whole frames, and its frame phones (NO_PHONE where unknown)."""
     text, voice = job
-    if supports_phones(voice):
-        speech = synthesize_with_phones(text, voice)
-        samples, frames = speech.samples, -(-len(speech.samples) // FRAME_SIZE)
-        labels = frame_labels(speech.phones, frames, SAMPLE_RATE / FRAME_SIZE)
-    else:
-        samples = synthesize(text, voice)
-        frames = -(-len(samples) // FRAME_SIZE)
-        labels = np.full(frames, NO_PHONE, np.int16)
+    speech = synthesize_with_phones(text, voice) if supports_phones(voice) else None
+    samples = speech.samples if speech else synthesize(text, voice)
+    frames = -(-len(samples) // FRAME_SIZE)
+    labels = (
+        frame_labels(speech.phones, frames, SAMPLE_RATE / FRAME_SIZE)
+        if speech
+        else np.full(frames, NO_PHONE, np.int16)
+    )
     return np.pad(samples, (0, frames * FRAME_SIZE - len(samples))), labels
 
 

@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from audio.resample import resample
-from audio.tts import SAMPLE_RATE, Voice, espeak_env, espeak_voice_arg
+from audio.tts import (
+    SAMPLE_RATE,
+    Voice,
+    espeak_env,
+    espeak_voice_arg,
+    espeak_wpm,
+    festival_stretch,
+    flite_settings,
+)
 from audio.wavio import read_wav
 
 _ROOT = Path(__file__).resolve().parents[1]  # the repository root, so `-m audio.espeak_timed` resolves
@@ -51,8 +59,8 @@ def espeak_timed(text: str, voice: Voice, phonemes: bool = False) -> EspeakTimed
     Raises:
         RuntimeError: libespeak-ng is missing or failed.
     """
-    wpm = str(round(175 * voice.speed))
-    cmd = [sys.executable, "-m", "audio.espeak_timed", espeak_voice_arg(voice), wpm, str(voice.pitch)]
+    cmd = [sys.executable, "-m", "audio.espeak_timed", espeak_voice_arg(voice), espeak_wpm(voice)]
+    cmd += [str(voice.pitch)]
     cmd += ["phonemes"] if phonemes else []
     done = subprocess.run(
         cmd, input=text.encode(), capture_output=True, timeout=60, cwd=_ROOT, env=espeak_env(voice)
@@ -80,12 +88,11 @@ def flite_run(args: list[str]) -> str:
 def flite_timed(text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, float]]]:
     """Speak `text` in flite `voice` (speed and f0_hz as audio.tts.synthesize); returns the audio and
     every phone flite spoke with its end time in seconds, pauses (`pau`) included."""
-    settings = ["--setf", f"duration_stretch={1.0 / voice.speed:.3f}"]
-    if voice.f0_hz:
-        settings += ["--setf", f"int_f0_target_mean={voice.f0_hz}"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speech.wav"
-        timed = flite_run(["-voice", voice.name, *settings, "-psdur", "-t", text, "-o", str(out)])
+        timed = flite_run(
+            ["-voice", voice.name, *flite_settings(voice), "-psdur", "-t", text, "-o", str(out)]
+        )
         samples, rate = read_wav(out)
     phones = [(p, float(t)) for p, t in (item.rsplit(":", 1) for item in timed.split())]
     return resample(samples, rate, SAMPLE_RATE), phones
@@ -124,9 +131,7 @@ def festival_timed(text: str, voice: Voice) -> FestivalTimed:
     Raises:
         RuntimeError: festival is missing or failed.
     """
-    stretch = f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
-    if voice.name.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's -r is the rate
-        stretch = f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.speed:.3f}))))'
+    stretch = festival_stretch(voice)
     with tempfile.TemporaryDirectory() as tmp:
         out, script = Path(tmp) / "speech.wav", Path(tmp) / "say.scm"
         quoted = text.replace("\\", " ").replace('"', " ")

@@ -117,16 +117,35 @@ def espeak_env(voice: Voice) -> dict[str, str] | None:
     return None if seed is None else espeak_variants.espeak_env(seed)
 
 
+def espeak_wpm(voice: Voice) -> str:
+    """espeak-ng's words-per-minute setting for `voice`'s speed."""
+    return str(round(175 * voice.speed))
+
+
+def flite_settings(voice: Voice) -> list[str]:
+    """flite's `--setf` flags for `voice`'s speed and target pitch (f0_hz)."""
+    settings = ["--setf", f"duration_stretch={1.0 / voice.speed:.3f}"]
+    if voice.f0_hz:
+        settings += ["--setf", f"int_f0_target_mean={voice.f0_hz}"]
+    return settings
+
+
+def festival_stretch(voice: Voice) -> str:
+    """The festival Scheme expression that sets `voice`'s speaking rate."""
+    if voice.name.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's -r is the rate
+        return f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.speed:.3f}))))'
+    return f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
+
+
 def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]:
     """The synthesizer command line (and its stdin) that writes `text` in `voice` to `out`."""
     if voice.engine == "espeak-ng":
-        wpm = str(round(175 * voice.speed))
         return [
             "espeak-ng",
             "-v",
             espeak_voice_arg(voice),
             "-s",
-            wpm,
+            espeak_wpm(voice),
             "-p",
             str(voice.pitch),
             "-w",
@@ -134,16 +153,9 @@ def _command(text: str, voice: Voice, out: Path) -> tuple[list[str], str | None]
             text,
         ], None
     if voice.engine == "flite":
-        settings = ["--setf", f"duration_stretch={1.0 / voice.speed:.3f}"]
-        if voice.f0_hz:
-            settings += ["--setf", f"int_f0_target_mean={voice.f0_hz}"]
-        return ["flite", "-voice", voice.name, *settings, "-t", text, "-o", str(out)], None
+        return ["flite", "-voice", voice.name, *flite_settings(voice), "-t", text, "-o", str(out)], None
     if voice.engine == "festival":
-        stretch = f"(Parameter.set 'Duration_Stretch {1.0 / voice.speed:.3f})"
-        if voice.name.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's -r is the rate
-            stretch = (
-                f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.speed:.3f}))))'
-            )
+        stretch = festival_stretch(voice)
         return ["text2wave", "-o", str(out), "-eval", f"(voice_{voice.name})", "-eval", stretch], text
     if voice.engine == "pico":  # a fresh process: the library carries state from one utterance to the next
         settings = ["--speed", f"{voice.speed:.3f}", "--pitch", f"{voice.pitch / 50:.3f}"]
