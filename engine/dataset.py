@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +140,8 @@ class TextWindows(IterableDataset):
 
     Window i is a crop of text dialogue `seed * 1_000_003 + first + i` of `split`, so a resumed
     run continues with dialogues it has not seen by passing the number of windows already used as
-    `first`. `window(i, rate)` speaks it `rate` times faster."""
+    `first`. `window(i, rate)` speaks it `rate` times faster. `skill_weights` overrides some skills'
+    shares of the exchanges (`engine.data.skills.skill_weights`)."""
 
     def __init__(
         self,
@@ -150,9 +151,11 @@ class TextWindows(IterableDataset):
         crop_steps: int,
         seed: int = 0,
         first: int = 0,
+        skill_weights: Mapping[str, float] | None = None,
     ):
         self.split, self.cfg, self.tokenizer = split, cfg, tokenizer
         self.crop_steps, self.seed, self.first = crop_steps, seed, first
+        self.skill_weights = skill_weights
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         index = self.first
@@ -164,7 +167,9 @@ class TextWindows(IterableDataset):
         """Window `index` of the stream, spoken `rate` times faster than usual."""
         seed = self.seed * 1_000_003 + index
         rng = random.Random(f"crop/{seed}")
-        dialogue = text_dialogue(seed, self.split, self.tokenizer, rate=rate)
+        dialogue = text_dialogue(
+            seed, self.split, self.tokenizer, rate=rate, skill_weights=self.skill_weights
+        )
         S = len(dialogue.text)
         length = min(S, self.crop_steps)
         # a window starts shortly before one of the user's turns: a crop that cut a question in two would

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm import tqdm
 
 from engine.data.clock import CLOCK_STYLE
+from engine.data.skills import parse_skill_weights
 from engine.dataset import DialogueWindows, TextWindows, collate, read_info, read_manifest, silence_codes
 from engine.eval.text_stage import evaluate_text_stage
 from engine.model import IGNORE, PRESETS, OmniModel, load_balance_loss, router_z_loss
@@ -96,6 +97,13 @@ class TrainConfig:
         metadata={
             "help": "text batches speak up to this many times faster at the start of the run (fewer steps "
             "per dialogue), falling to the true rate by the end"
+        },
+    )
+    text_skill_weights: str = field(
+        default="",
+        metadata={
+            "help": "skills' shares in the training text dialogues where not their own, e.g. "
+            "date=0.18,timer=0.07 (the held-out evaluation keeps the skills' own shares)"
         },
     )
     text_fraction: float = field(
@@ -210,12 +218,18 @@ class TextBatches(Dataset):
         return self.make(self.steps[i])
 
 
+def check_config(config: TrainConfig) -> None:
+    """Raise ValueError, before anything is loaded, for settings no run can use."""
+    if config.stage not in STAGES:
+        raise ValueError(f"unknown stage {config.stage!r}; choose one of {STAGES}")
+    parse_skill_weights(config.text_skill_weights)
+
+
 class Trainer:
     """One training run (one process of it under torchrun)."""
 
     def __init__(self, config: TrainConfig):
-        if config.stage not in STAGES:
-            raise ValueError(f"unknown stage {config.stage!r}; choose one of {STAGES}")
+        check_config(config)
         self.config = config
         self.distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
         self.device = self._setup_device()
@@ -248,7 +262,10 @@ class Trainer:
                 config.data, "train", self.model_config, crop, True, config.seed + self.rank
             )
             self.test_set = DialogueWindows(config.data, "test", self.model_config, crop, False)
-        self.text_train = TextWindows("train", self.model_config, self.tokenizer, crop, config.seed)
+        weights = parse_skill_weights(config.text_skill_weights)
+        self.text_train = TextWindows(
+            "train", self.model_config, self.tokenizer, crop, config.seed, 0, weights
+        )
         self.text_test = TextWindows("test", self.model_config, self.tokenizer, crop, config.seed)
 
     def _setup_device(self) -> torch.device:

@@ -21,10 +21,15 @@ def _train_codec(args: argparse.Namespace) -> int:
 
 
 def _train_engine(args: argparse.Namespace) -> int:
-    from engine.train import TrainConfig, train_engine
+    from engine.train import TrainConfig, check_config, train_engine
 
+    config = dataclass_from_arguments(TrainConfig, args)
     try:
-        path = train_engine(dataclass_from_arguments(TrainConfig, args))
+        check_config(config)
+    except ValueError as e:
+        raise HarkError(str(e)) from e
+    try:
+        path = train_engine(config)
     except FileNotFoundError as e:
         raise HarkError(str(e)) from e
     print(f"engine checkpoint: {path}  (load it with `Engine.load({str(path)!r})`)")

@@ -8,7 +8,9 @@ Conventions (engine_api.md):
 - an interrupted answer keeps only the words whose audio began before the cut; EOS_ID goes on the
   first silenced step (the monologue records the cut);
 - a user word's tokens start at the step in which the word's audio ends (transcribed after hearing it),
-  in normalized transcript form (lower case, no punctuation).
+  in normalized transcript form (lower case, no punctuation); EOS_ID follows the last word of each
+  question (after a mid-question pause there is none): the end of the user's turn, which the text stage
+  cannot hear and the audio stages learn to detect (endpointing).
 When a word has more tokens than steps before the next word, the later tokens slide right (never overlap).
 """
 
@@ -65,11 +67,15 @@ def monologue(timeline: Timeline, tokenizer: TextTokenizer) -> np.ndarray:
 
 
 def transcript(timeline: Timeline, tokenizer: TextTokenizer) -> np.ndarray:
-    """The user's transcript stream, int32 [S]."""
+    """The user's transcript stream, int32 [S]: each question's words, then EOS_ID."""
     stream = _Stream(timeline.num_steps)
+    question_ends = {turn["user_end"] for turn in timeline.turns}
     for placed in timeline.user:
         for word, _start, end in placed.speech.words:
             text = normalize_transcript(word)
             if text:
                 stream.put(_word_step(placed, end), tokenizer.encode(text))
+        last = _word_step(placed, placed.speech.words[-1][2])
+        if last in question_ends:
+            stream.put(last, [EOS_ID])
     return stream.ids

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from audio.tts import SAMPLE_RATE, Voice
@@ -112,12 +113,17 @@ def _augment(rng: random.Random) -> Augment:
 
 
 def plan_dialogue(
-    seed: int, split: str, interruption_rate: float = 0.3, voice_split: str | None = None
+    seed: int,
+    split: str,
+    interruption_rate: float = 0.3,
+    voice_split: str | None = None,
+    skill_weights: Mapping[str, float] | None = None,
 ) -> DialoguePlan:
     """Draw a dialogue of roughly 8-20 s: a user voice, a clock, 1-4 turns, pauses, maybe one barge-in.
 
     The words and phrasings come from `split`, the voice from `voice_split` (default: `split` too); the
-    evaluation crosses them to tell voices the model never heard from words it never heard."""
+    evaluation crosses them to tell voices the model never heard from words it never heard.
+    `skill_weights` overrides some skills' shares (`engine.data.skills.skill_weights`)."""
     rng = random.Random(f"dialogue/{split}/{seed}")
     clock = Clock.random(rng, split)
     target_words = rng.randint(16, 34)  # ~0.45 s per spoken word, gaps included -> 8-20 s
@@ -128,7 +134,7 @@ def plan_dialogue(
         if turns and turns[-1].barge_in is not None and rng.random() < 0.3:
             exchange = stop_request(rng, request(split, clock))  # the barge-in is often just "stop"
         else:
-            exchange = random_exchange(rng, split, clock)
+            exchange = random_exchange(rng, split, clock, weights=skill_weights)
         parts, pause = _split_question(rng, exchange.question)
         turns.append(
             TurnPlan(exchange, parts, pause, stop_steps=rng.choice([1, 2]), gap_s=rng.uniform(0.4, 1.6))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,9 @@ def text_dialogue(
     tokenizer: TextTokenizer,
     interruption_rate: float = INTERRUPTION_RATE,
     rate: float = 1.0,
+    skill_weights: Mapping[str, float] | None = None,
 ) -> TextDialogue:
-    """Text dialogue `seed` of `split` (deterministic), spoken `rate` times faster than usual."""
-    plan = plan_dialogue(seed, split, interruption_rate)
+    """Text dialogue `seed` of `split` (deterministic), spoken `rate` times faster than usual, its skills
+    drawn with `skill_weights` overriding the skills' own shares where given."""
+    plan = plan_dialogue(seed, split, interruption_rate, skill_weights=skill_weights)
     return text_streams(plan, timed_layout(plan, rate), tokenizer)

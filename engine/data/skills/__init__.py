@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections.abc import Mapping
 
 from engine.data.clock import Clock
 from engine.data.skills import arithmetic, date, fallback, repeat, smalltalk, time_of_day, timer
@@ -24,7 +25,17 @@ SPLITS = ("train", "test")
 _MODULES = (arithmetic, time_of_day, date, repeat, timer, smalltalk, fallback)
 SKILLS: dict[str, Skill] = {m.SKILL.name: m.SKILL for m in _MODULES}
 
-__all__ = ["SKILLS", "SPLITS", "Exchange", "Phrasings", "Request", "Skill", "random_exchange"]
+__all__ = [
+    "SKILLS",
+    "SPLITS",
+    "Exchange",
+    "Phrasings",
+    "Request",
+    "Skill",
+    "parse_skill_weights",
+    "random_exchange",
+    "skill_weights",
+]
 
 
 def all_phrasings() -> list[Phrasings]:
@@ -65,8 +76,42 @@ def request(split: str, clock: Clock) -> Request:
     return Request(split, clock, words_for(split))
 
 
-def random_exchange(rng: random.Random, split: str, clock: Clock, skill: str | None = None) -> Exchange:
-    """One exchange of `skill` (drawn by the skills' weights when None) for `split` ("train" or "test")."""
+def skill_weights(overrides: Mapping[str, float] | None = None) -> list[float]:
+    """Each skill's share of generated exchanges, in `SKILLS` order: its own weight unless `overrides`
+    names it (the text stage spends more of its dialogues on the skills it learns last)."""
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(SKILLS)
+    if unknown:
+        raise ValueError(f"unknown skills {sorted(unknown)}; the skills are {list(SKILLS)}")
+    if any(w < 0 for w in overrides.values()):
+        raise ValueError(f"skill weights must not be negative: {overrides}")
+    return [overrides.get(name, s.weight) for name, s in SKILLS.items()]
+
+
+def parse_skill_weights(text: str) -> dict[str, float]:
+    """`date=0.18,timer=0.07` -> {"date": 0.18, "timer": 0.07} (checked against `SKILLS`)."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad skill weight {item!r}: expected NAME=NUMBER") from None
+    skill_weights(weights)  # checks the names and signs
+    return weights
+
+
+def random_exchange(
+    rng: random.Random,
+    split: str,
+    clock: Clock,
+    skill: str | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> Exchange:
+    """One exchange of `skill` (drawn by the skills' weights, or `weights` where given, when None) for
+    `split` ("train" or "test")."""
     asked = request(split, clock)
-    name = skill or rng.choices(list(SKILLS), weights=[s.weight for s in SKILLS.values()])[0]
+    name = skill or rng.choices(list(SKILLS), weights=skill_weights(weights))[0]
     return SKILLS[name].generate(rng, asked)
