@@ -4,8 +4,10 @@ One small probe, trained twice on speakers of the training split: once reading t
 sum of their codebook vectors, exactly what the codes convey) and once reading the original audio's
 log-mel. Both are then scored on speakers of the test split (whole voices and a band of generated
 variants training never hears, audio/speakers.py) speaking held-out sentences: frame phone accuracy,
-the labels coming from the synthesizers' own timings (audio/phones.py). The log-mel probe is the
-ceiling for that probe size; the gap between the two is what the codes lose.
+the labels coming from the synthesizers' own timings (audio/phones.py). The log-mel probe is meant as
+the reference for that probe size, the gap between the two as what the codes lose; at this size it is a
+weak reference (a trained codec's codes can beat it, docs/codec.md), so compare codecs by their codes'
+accuracy on one machine as well.
 """
 
 from __future__ import annotations
