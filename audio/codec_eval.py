@@ -23,6 +23,7 @@ import numpy as np
 
 from audio.codec_data import eval_sentences
 from audio.judge import Judge, word_error_rate
+from audio.phone_probe import ProbeConfig
 from audio.spectral import mel_distance, si_snr
 from audio.tts import Voice, synthesize
 
@@ -49,10 +50,12 @@ class CodecEvalConfig:
     )
     jobs: int = field(default=2, metadata={"help": "worker processes"})
     probe_train: int = field(
-        default=400, metadata={"help": "training-split utterances the phone probe learns from"}
+        default=ProbeConfig.train_utterances,
+        metadata={"help": "training-split utterances the phone probe learns from"},
     )
     probe_test: int = field(
-        default=150, metadata={"help": "test-split utterances the phone probe is scored on (0: no probe)"}
+        default=ProbeConfig.test_utterances,
+        metadata={"help": "test-split utterances the phone probe is scored on (0: no probe)"},
     )
 
 
@@ -114,7 +117,7 @@ def evaluate_codec(cfg: CodecEvalConfig) -> dict:
     report = {"kbps": cfg.kbps, "sentences": len(texts), "voices": per_voice}
     if cfg.probe_test:
         from audio.codec import load_codec
-        from audio.phone_probe import ProbeConfig, phone_probe_report
+        from audio.phone_probe import phone_probe_report
 
         probe = ProbeConfig(train_utterances=cfg.probe_train, test_utterances=cfg.probe_test)
         report["phone_probe"] = phone_probe_report(load_codec(cfg.codec, cfg.kbps), probe, cfg.jobs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,15 +37,11 @@ FRAME_RATE = SAMPLE_RATE / FRAME_SIZE
 
 @dataclass
 class ProbeConfig:
-    """Sizes of the phone probe (its flags in `hark eval codec` are --probe-*)."""
+    """Sizes of the phone probe (`hark eval codec` sets the two corpus sizes with --probe-train/-test)."""
 
-    train_utterances: int = field(
-        default=240, metadata={"help": "training-split utterances the probe learns from"}
-    )
-    test_utterances: int = field(
-        default=120, metadata={"help": "test-split utterances it is scored on (0: no probe)"}
-    )
-    context: int = field(default=3, metadata={"help": "frames of context each side of the labelled one"})
+    train_utterances: int = 400  # training-split utterances the probe learns from
+    test_utterances: int = 150  # test-split utterances it is scored on
+    context: int = 3  # frames of context each side of the labelled one
     hidden: int = 256
     steps: int = 1500
     batch: int = 512
